@@ -1,0 +1,196 @@
+"""Command line: ``hamtrans <command> ...``.
+
+Commands
+--------
+reference     structures -> HDF5 dataset with GFN1-xTB H, S, energy, forces, stress
+build-device  write a TiN|HfO2|Ti|TiN VCM device structure
+import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
+import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
+info          summary of a dataset
+demo          the main job on embedded defaults (see :mod:`hamtrans.demo`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from hamtrans.data.graphs import cutoff_to_json
+from hamtrans.errors import HamtransError
+
+
+def parse_cutoff(text: str) -> float | dict[tuple[str, str], float]:
+    """``'5.0'`` -> 5.0; ``'Hf-O=5.5,O-O=4'`` -> per-pair mapping."""
+    if "=" not in text:
+        return float(text)
+    table = {}
+    for item in text.split(","):
+        pair, value = item.split("=")
+        a, b = pair.strip().split("-")
+        table[(a, b)] = float(value)
+    return table
+
+
+def _basis_from_args(args):
+    from hamtrans.data.basis import OrbitalBasis
+
+    if args.basis_file:
+        return OrbitalBasis.from_cp2k_file(args.basis_file, args.basis)
+    return OrbitalBasis.named(args.basis)
+
+
+def cmd_reference(args) -> None:
+    from tqdm import tqdm
+
+    from hamtrans.data.formats import DatasetWriter, Record, read_structure
+    from hamtrans.data.reference import TBLiteReference
+
+    structures = []
+    for path in args.structures:
+        frames = read_structure(path, index=args.index)
+        frames = frames if isinstance(frames, list) else [frames]
+        structures += [(f"{Path(path).stem}:{k}", atoms) for k, atoms in enumerate(frames)]
+    generator = TBLiteReference(
+        cutoff=args.cutoff, image_range=args.image_range, electronic_temperature=args.temperature,
+        max_iterations=args.max_iter, mixer_damping=args.mixer_damping,
+    )
+    writer = DatasetWriter(args.output, generator.basis, generator.describe(), resume=args.resume)
+    done = len(writer)
+    if done:
+        print(f"resuming: {done} of {len(structures)} structures already in {writer.partial}")
+    with writer:
+        for name, atoms in tqdm(structures[done:], initial=done, total=len(structures), unit="structure"):
+            result = generator.compute(atoms, blocks=not args.no_blocks)
+            writer.append(Record.from_reference(result, name=name))
+    print(f"wrote {len(structures)} structures to {args.output}")
+
+
+def cmd_build_device(args) -> None:
+    from ase.io import write
+
+    from hamtrans.data.structures import DeviceSpec, build_vcm_device
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(DeviceSpec) if getattr(args, f.name, None) is not None}
+    if "cross_section" in overrides:
+        overrides["cross_section"] = tuple(overrides["cross_section"])
+    atoms = build_vcm_device(**overrides)
+    write(args.output, atoms, format="extxyz")
+    print(f"{atoms.get_chemical_formula()}: {len(atoms)} atoms, cell {atoms.cell.lengths().round(2)} Å -> {args.output}")
+
+
+def cmd_import_cp2k(args) -> None:
+    from hamtrans.data.formats import DatasetWriter, read_cp2k
+
+    basis = _basis_from_args(args)
+    if args.out_file is None:
+        if len(args.ks) != 1 or len(args.s) != 1:
+            raise HamtransError("several --ks/--s files are per-image files: give --out-file with their image table")
+        ks, s = args.ks[0], args.s[0]
+    else:
+        ks, s = args.ks, args.s
+    record = read_cp2k(args.structure, ks, s, basis, args.cutoff, args.image_range, args.out_file)
+    settings = {"source": "cp2k", "cutoff": cutoff_to_json(args.cutoff), "image_range": args.image_range}
+    with DatasetWriter(args.output, basis, settings) as writer:
+        writer.append(record)
+    print(f"wrote {args.output}: {record.hamiltonian}")
+
+
+def cmd_import_eth(args) -> None:
+    from hamtrans.data.formats import DatasetWriter, read_eth_directory
+
+    basis = _basis_from_args(args)
+    settings = {"source": "eth", "cutoff": cutoff_to_json(args.cutoff), "image_range": args.image_range}
+    with DatasetWriter(args.output, basis, settings) as writer:
+        for directory in args.directories:
+            writer.append(read_eth_directory(directory, basis, args.cutoff, args.image_range))
+    print(f"wrote {len(args.directories)} structures to {args.output}")
+
+
+def cmd_info(args) -> None:
+    from hamtrans.data.formats import Dataset
+
+    with Dataset(args.dataset) as data:
+        print(f"{args.dataset}: {len(data)} structures, basis '{data.basis.name}', settings {data.settings}")
+        for k, record in enumerate(data):
+            blocks = record.hamiltonian
+            extra = f", {blocks.n_orbitals} orbitals, {blocks.graph.n_edges} edges" if blocks else ""
+            energy = f", E = {record.energy:.4f} eV" if record.energy is not None else ""
+            print(f"  [{k}] {record.name or '-'}: {record.atoms.get_chemical_formula()}{extra}{energy}")
+
+
+def cmd_demo(args) -> None:
+    from hamtrans.demo import run_demo
+
+    run_demo(Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hamtrans", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("reference", help="GFN1-xTB reference dataset from structure files (tblite)")
+    p.add_argument("structures", nargs="+", help="structure files readable by ASE (extxyz, cif, POSCAR, ...)")
+    p.add_argument("-o", "--output", required=True, help="dataset file (.h5)")
+    p.add_argument("--index", default=":", help="frames to read from each file (ASE index, default all)")
+    p.add_argument("--cutoff", type=parse_cutoff, default=5.0, help="graph cutoff Å, or per pair 'Hf-O=5.5,O-O=4,...'")
+    p.add_argument("--image-range", type=float, default=12.0, help="Å beyond which Γ-folded blocks are negligible (12 Å for Hf in GFN1-xTB)")
+    p.add_argument("--temperature", type=float, default=300.0, help="electronic temperature, K")
+    p.add_argument("--max-iter", type=int, default=300, help="SCF iteration limit")
+    p.add_argument("--mixer-damping", type=float, default=None, help="SCF mixing damping (0.2 for interfaces)")
+    p.add_argument("--no-blocks", action="store_true", help="energies/forces/stress only (small cells allowed)")
+    p.add_argument("--resume", action="store_true", help="continue OUTPUT.partial of an interrupted run")
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("build-device", help="write a TiN|HfO2|Ti|TiN VCM device (extxyz)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--cross-section", type=float, nargs=2, metavar=("Y", "Z"), help="Å, rounded to TiN cells (4.24 Å)")
+    for name in ("electrode_length", "oxide_length", "ti_length", "vacancy_fraction", "filament_radius", "gap_length"):
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=float)
+    p.add_argument("--vacancies", choices=["none", "random", "filament", "broken"])
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_build_device)
+
+    for name, func, helptext in (("import-cp2k", cmd_import_cp2k, "CP2K KS/S .csr files -> dataset"),
+                                 ("import-eth", cmd_import_eth, "ETH structure.xyz/H.csr/S.csr folders -> dataset")):
+        p = sub.add_parser(name, help=helptext)
+        if name == "import-cp2k":
+            p.add_argument("--structure", required=True, help="structure file with the cell")
+            p.add_argument("--ks", nargs="+", required=True, help="KS .csr file (Γ) or per-image files")
+            p.add_argument("--s", nargs="+", required=True, help="S .csr file (Γ) or per-image files")
+            p.add_argument("--out-file", help="CP2K .out with the image table (per-image files)")
+        else:
+            p.add_argument("directories", nargs="+")
+        p.add_argument("-o", "--output", required=True)
+        p.add_argument("--basis", default="szv-molopt-sr-gth", help="basis name (shipped or in --basis-file)")
+        p.add_argument("--basis-file", help="CP2K basis-set file to read the shells from")
+        p.add_argument("--cutoff", type=parse_cutoff, default=5.0)
+        p.add_argument("--image-range", type=float, default=12.0)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("info", help="summarise a dataset")
+    p.add_argument("dataset")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("demo", help="run the main job on embedded defaults")
+    p.add_argument("--out", default="demo_out", help="output folder")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        args.func(args)
+    except HamtransError as exc:
+        print(f"hamtrans {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"[{args.command} finished in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Block-sparse real-space matrices (H or S) on a neighbour graph.
+
+A :class:`BlockSparseMatrix` holds one onsite block per atom and one block per
+directed edge ``(i, j, S)`` of an :class:`~hamtrans.data.graphs.AtomGraph`:
+
+``onsite[i] = M_ii(0)``  and  ``edge[e] = M_ij(S) = ⟨φ_i(r − r_i)|M|φ_j(r − r_j − S·cell)⟩``.
+
+Blocks are stored flat (row-major, atoms then edges in graph order), so a whole
+matrix is two float arrays plus the graph; block shapes follow from the basis.
+Hermiticity of a real matrix is ``M_ji(−S) = M_ij(S)ᵀ``.
+
+Conversions to scipy sparse matrices (``N_orb × N_orb``):
+
+* :meth:`BlockSparseMatrix.to_sparse` with ``axis=None``: Γ-folded periodic matrix
+  ``Σ_S M(S)``;
+* ``axis=a, shift=n``: blocks whose shift along ``a`` equals ``n``, folded over the
+  other directions. ``shift=0`` is the open matrix along ``a`` (transport device),
+  ``shift=1`` the coupling to the next cell (lead ``H01``).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.graphs import AtomGraph
+from hamtrans.errors import AmbiguousImageError, HamtransError
+
+
+def block_entry_indices(
+    row_start: np.ndarray, row_size: np.ndarray, col_start: np.ndarray, col_size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global (row, col) of every entry of a list of blocks, row-major per block.
+
+    Parameters
+    ----------
+    row_start, row_size, col_start, col_size
+        First orbital and size of each block along rows and columns, shape ``(n_blocks,)``.
+
+    Returns
+    -------
+    rows, cols
+        Shape ``(Σ row_size·col_size,)`` each.
+    """
+    sizes = row_size * col_size
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    local = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    ncol = col_size[block]
+    return row_start[block] + local // ncol, col_start[block] + local % ncol
+
+
+class BlockSparseMatrix:
+    """Onsite and edge blocks of a real matrix in an atomic-orbital basis.
+
+    Parameters
+    ----------
+    basis
+        Orbital basis (fixes block shapes).
+    numbers
+        Atomic numbers, shape ``(n_atoms,)``.
+    graph
+        Neighbour graph whose edges carry the offsite blocks.
+    onsite
+        Flattened onsite blocks, shape ``(Σ n_i²,)``.
+    edges
+        Flattened edge blocks, shape ``(Σ_e n_i·n_j,)``.
+    """
+
+    def __init__(
+        self,
+        basis: OrbitalBasis,
+        numbers: Sequence[int] | np.ndarray,
+        graph: AtomGraph,
+        onsite: np.ndarray,
+        edges: np.ndarray,
+    ) -> None:
+        self.basis = basis
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+        self.graph = graph
+        self.layout = BlockLayout(basis, self.numbers, graph)
+        self.onsite = np.asarray(onsite, dtype=np.float64)
+        self.edges = np.asarray(edges, dtype=np.float64)
+        need_onsite, need_edges = int(self.layout.onsite_ptr[-1]), int(self.layout.edge_ptr[-1])
+        if self.onsite.shape != (need_onsite,) or self.edges.shape != (need_edges,):
+            raise HamtransError(
+                f"block data has {self.onsite.size} onsite / {self.edges.size} edge values; the basis "
+                f"'{basis.name}' and graph need {need_onsite} / {need_edges}"
+            )
+
+    # -- layout ---------------------------------------------------------------------
+    @property
+    def n_orbitals(self) -> int:
+        return self.layout.n_orbitals
+
+    def onsite_block(self, atom: int) -> np.ndarray:
+        """Onsite block ``M_ii(0)``, shape ``(n_i, n_i)`` (a view)."""
+        n = self.layout.counts[atom]
+        return self.onsite[self.layout.onsite_ptr[atom] : self.layout.onsite_ptr[atom + 1]].reshape(n, n)
+
+    def edge_block(self, edge: int) -> np.ndarray:
+        """Edge block ``M_ij(S)``, shape ``(n_i, n_j)`` (a view)."""
+        i, j = self.graph.edge_index[:, edge]
+        return self.edges[self.layout.edge_ptr[edge] : self.layout.edge_ptr[edge + 1]].reshape(
+            self.layout.counts[i], self.layout.counts[j]
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BlockSparseMatrix(atoms={len(self.numbers)}, orbitals={self.n_orbitals}, "
+            f"edges={self.graph.n_edges}, basis='{self.basis.name}')"
+        )
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_gamma(
+        cls,
+        matrix,
+        basis: OrbitalBasis,
+        numbers: Sequence[int] | np.ndarray,
+        graph: AtomGraph,
+    ) -> "BlockSparseMatrix":
+        """Blocks of a Γ-folded matrix ``Σ_S M(S)``, one image per atom pair.
+
+        Valid only when every pair ``(i, j)`` has at most one image in ``graph``
+        (and no atom sees its own image); otherwise the folded block cannot be
+        split and :class:`~hamtrans.errors.AmbiguousImageError` is raised. Whether
+        images *outside* the graph are negligible is the caller's responsibility
+        (see :func:`hamtrans.data.reference.check_unique_images`).
+
+        Parameters
+        ----------
+        matrix
+            Dense array or scipy sparse matrix, ``(N_orb, N_orb)``, internal order.
+        """
+        numbers = np.asarray(numbers)
+        i, j = graph.edge_index
+        self_image = np.flatnonzero(i == j)
+        pair = i * graph.n_atoms + j
+        unique, first, counts = np.unique(pair, return_index=True, return_counts=True)
+        if self_image.size or np.any(counts > 1):
+            e = int(self_image[0]) if self_image.size else int(first[np.argmax(counts > 1)])
+            a, b = int(i[e]), int(j[e])
+            images = np.flatnonzero(pair == pair[e])
+            shifts = ", ".join(f"{tuple(graph.shifts[k])} at {graph.distances[k]:.2f} Å" for k in images[:4])
+            raise AmbiguousImageError(
+                f"cannot split a Γ-folded matrix: atoms {a} and {b} have several periodic images "
+                f"within the cutoff ({shifts}{', ' if a == b else ''}{'its own image' if a == b else ''}). "
+                "Use a larger cell (atoms.repeat) or a smaller cutoff."
+            )
+        return cls.from_images({(0, 0, 0): matrix}, basis, numbers, graph, fold=True)
+
+    @classmethod
+    def from_images(
+        cls,
+        images: Mapping[tuple[int, int, int], object],
+        basis: OrbitalBasis,
+        numbers: Sequence[int] | np.ndarray,
+        graph: AtomGraph,
+        fold: bool = False,
+    ) -> "BlockSparseMatrix":
+        """Blocks from per-image matrices ``M(S)`` (e.g. CP2K REAL_SPACE output).
+
+        Parameters
+        ----------
+        images
+            Cell shift ``S`` -> matrix ``(N_orb, N_orb)``, dense or scipy sparse,
+            internal order. A shift absent from ``images`` has zero blocks.
+        fold
+            Read every edge from the ``(0, 0, 0)`` entry (Γ-folded input).
+        """
+        numbers = np.asarray(numbers)
+        layout = BlockLayout(basis, numbers, graph)
+        onsite = _sample(images.get((0, 0, 0)), *layout.onsite_indices(), layout.n_orbitals)
+        edges = np.zeros(int(layout.edge_ptr[-1]))
+        rows, cols = layout.edge_indices()
+        if fold:
+            edges = _sample(images.get((0, 0, 0)), rows, cols, layout.n_orbitals)
+        else:
+            entry_edge = np.repeat(np.arange(graph.n_edges), np.diff(layout.edge_ptr))
+            for shift, matrix in images.items():
+                edge_mask = np.all(graph.shifts == np.asarray(shift), axis=1)
+                if edge_mask.any():
+                    sel = edge_mask[entry_edge]
+                    edges[sel] = _sample(matrix, rows[sel], cols[sel], layout.n_orbitals)
+        return cls(basis, numbers, graph, onsite, edges)
+
+    # -- algebra and checks ------------------------------------------------------------
+    def copy_with(self, onsite: np.ndarray, edges: np.ndarray) -> "BlockSparseMatrix":
+        """Same layout, new values."""
+        return BlockSparseMatrix(self.basis, self.numbers, self.graph, onsite, edges)
+
+    def transposed_edges(self) -> np.ndarray:
+        """Flat edge data of ``M_ji(−S)ᵀ`` in this matrix' edge order."""
+        reverse = self.graph.reverse_edges()
+        i, j = self.graph.edge_index
+        ni, nj = self.layout.counts[i], self.layout.counts[j]
+        # entry (a, b) of edge e equals entry (b, a) of its reverse edge
+        rows, cols = block_entry_indices(np.zeros_like(ni), ni, np.zeros_like(nj), nj)
+        owner = np.repeat(np.arange(self.graph.n_edges), ni * nj)
+        source = self.layout.edge_ptr[reverse[owner]] + cols * ni[owner] + rows
+        return self.edges[source]
+
+    def transposed_onsite(self) -> np.ndarray:
+        """Flat onsite data of ``M_ii(0)ᵀ``."""
+        n = self.layout.counts
+        rows, cols = block_entry_indices(np.zeros_like(n), n, np.zeros_like(n), n)
+        owner = np.repeat(np.arange(len(n)), n * n)
+        return self.onsite[self.layout.onsite_ptr[owner] + cols * n[owner] + rows]
+
+    def hermiticity_error(self) -> float:
+        """Largest ``|M_ij(S) − M_ji(−S)ᵀ|`` over all blocks (0 for an exactly symmetric matrix)."""
+        onsite = np.abs(self.onsite - self.transposed_onsite()).max(initial=0.0)
+        edges = np.abs(self.edges - self.transposed_edges()).max(initial=0.0)
+        return float(max(onsite, edges))
+
+    def symmetrized(self) -> "BlockSparseMatrix":
+        """``(M + Mᵀ)/2`` block by block: exactly hermitian."""
+        return self.copy_with(
+            0.5 * (self.onsite + self.transposed_onsite()), 0.5 * (self.edges + self.transposed_edges())
+        )
+
+    def check_hermitian(self, tolerance: float) -> None:
+        """Raise if :meth:`hermiticity_error` exceeds ``tolerance`` (same unit as the matrix)."""
+        err = self.hermiticity_error()
+        if err > tolerance:
+            raise HamtransError(f"matrix is not hermitian: max |M_ij(S) − M_ji(−S)ᵀ| = {err:.3e} > {tolerance:.1e}")
+
+    # -- export ----------------------------------------------------------------------
+    def to_sparse(self, axis: int | None = None, shift: int = 0) -> sp.csr_matrix:
+        """Assemble a scipy CSR matrix ``(N_orb, N_orb)``.
+
+        Parameters
+        ----------
+        axis
+            ``None``: fold all images (Γ point). Otherwise keep only blocks whose
+            shift along this lattice direction equals ``shift`` and fold the others.
+        shift
+            Cell offset along ``axis``: 0 = open/device matrix, 1 = coupling to the next cell.
+        """
+        rows_on, cols_on = self.layout.onsite_indices()
+        rows_e, cols_e = self.layout.edge_indices()
+        values_e = self.edges
+        if axis is not None:
+            keep_edge = self.graph.shifts[:, axis] == shift
+            keep = np.repeat(keep_edge, np.diff(self.layout.edge_ptr))
+            rows_e, cols_e, values_e = rows_e[keep], cols_e[keep], values_e[keep]
+            if shift != 0:
+                rows_on, cols_on = rows_on[:0], cols_on[:0]
+        onsite = self.onsite if len(rows_on) else self.onsite[:0]
+        n = self.n_orbitals
+        matrix = sp.coo_matrix(
+            (np.concatenate([onsite, values_e]), (np.concatenate([rows_on, rows_e]), np.concatenate([cols_on, cols_e]))),
+            shape=(n, n),
+        )
+        return matrix.tocsr()  # duplicate (i, j) entries from several images are summed: folding
+
+    def image_matrices(self) -> dict[tuple[int, int, int], sp.csr_matrix]:
+        """Per-image matrices ``M(S)`` (the inverse of :meth:`from_images`); ``(0, 0, 0)`` holds the onsite blocks."""
+        rows, cols = self.layout.edge_indices()
+        entry_edge = np.repeat(np.arange(self.graph.n_edges), np.diff(self.layout.edge_ptr))
+        unique, inverse = np.unique(self.graph.shifts, axis=0, return_inverse=True)
+        inverse = inverse.ravel()[entry_edge]
+        n = self.n_orbitals
+        images = {}
+        for k, shift in enumerate(unique):
+            sel = inverse == k
+            images[tuple(int(v) for v in shift)] = sp.coo_matrix((self.edges[sel], (rows[sel], cols[sel])), shape=(n, n)).tocsr()
+        onsite = sp.coo_matrix((self.onsite, self.layout.onsite_indices()), shape=(n, n)).tocsr()
+        images[(0, 0, 0)] = images[(0, 0, 0)] + onsite if (0, 0, 0) in images else onsite
+        return images
+
+
+class BlockLayout:
+    """Flat-block layout of a basis on a graph.
+
+    Attributes
+    ----------
+    counts, offsets
+        Orbitals per atom ``(n_atoms,)`` and first orbital per atom plus total ``(n_atoms + 1,)``.
+    onsite_ptr, edge_ptr
+        Start of each onsite / edge block in the flat arrays, plus the total.
+    """
+
+    def __init__(self, basis: OrbitalBasis, numbers: np.ndarray, graph: AtomGraph) -> None:
+        if len(numbers) != graph.n_atoms:
+            raise HamtransError(f"graph has {graph.n_atoms} atoms but {len(numbers)} atomic numbers were given")
+        self.graph = graph
+        self.counts = basis.orbital_counts(numbers)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)])
+        i, j = graph.edge_index
+        self.onsite_ptr = np.concatenate([[0], np.cumsum(self.counts**2)])
+        self.edge_ptr = np.concatenate([[0], np.cumsum(self.counts[i] * self.counts[j])])
+
+    @property
+    def n_orbitals(self) -> int:
+        return int(self.offsets[-1])
+
+    def onsite_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Global (row, col) of every flat onsite entry."""
+        start = self.offsets[:-1]
+        return block_entry_indices(start, self.counts, start, self.counts)
+
+    def edge_indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """Global (row, col) of every flat edge entry."""
+        i, j = self.graph.edge_index
+        return block_entry_indices(self.offsets[i], self.counts[i], self.offsets[j], self.counts[j])
+
+
+def _sample(matrix, rows: np.ndarray, cols: np.ndarray, n_orbitals: int) -> np.ndarray:
+    """Entries ``matrix[rows, cols]`` of a dense or sparse matrix; zeros if ``matrix`` is None."""
+    if matrix is None:
+        return np.zeros(len(rows))
+    if matrix.shape != (n_orbitals, n_orbitals):
+        raise HamtransError(
+            f"matrix is {matrix.shape[0]}×{matrix.shape[1]} but the structure has {n_orbitals} orbitals "
+            "in this basis: wrong basis, wrong structure, or a truncated matrix file"
+        )
+    if sp.issparse(matrix):
+        return np.asarray(matrix.tocsr()[rows, cols]).ravel().astype(np.float64)
+    return np.asarray(matrix, dtype=np.float64)[rows, cols]

@@ -1,0 +1,182 @@
+"""CP2K Kohn–Sham and overlap matrices (``&KS_CSR_WRITE`` / ``&S_CSR_WRITE``).
+
+* Γ-point runs write one folded matrix per quantity,
+  ``PROJECT-KS_SPIN_1-1_0.csr`` and ``PROJECT-S_SPIN_1-1_0.csr``.
+* Runs with k-points and ``REAL_SPACE T`` write one file per periodic image,
+  ``PROJECT-KS_SPIN_1_R_<n>-1_0.csr``; the image vectors (integer multiples of
+  the cell vectors) are only printed in the ``.out`` file, in the table after
+  "KS CSR write| ... periodic images".
+
+CP2K's image convention is ``S_R[i, j] = ⟨φ_i(r − τ_i)|φ_j(r − τ_j − R·cell)⟩``
+with τ the positions WRAPPED to fractional coordinates in [−0.5, 0.5); the
+loader wraps the structure the same way so graph shifts equal CP2K's ``R``.
+Matrices are in Hartree and CP2K's orbital order (standard real harmonics);
+both are converted here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.units import Hartree
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.blocks import BlockSparseMatrix
+from hamtrans.data.formats.csr import read_triplet_matrix
+from hamtrans.data.formats.dataset import Record
+from hamtrans.data.formats.structure_io import read_structure
+from hamtrans.data.graphs import Cutoff, build_graph
+from hamtrans.data.orbital_order import convert_matrix
+from hamtrans.data.reference.images import check_unique_images
+from hamtrans.errors import FileFormatError
+
+_IMAGE_FILE = re.compile(r"_R_(\d+)-\d+_\d+\.csr(\.gz)?$")
+_IMAGE_HEADER = re.compile(r"^\s*KS CSR write\|\s*(\d+) periodic images")
+
+
+def wrap_like_cp2k(atoms: Atoms) -> Atoms:
+    """Copy of ``atoms`` with periodic fractional coordinates wrapped to [−0.5, 0.5)."""
+    wrapped = atoms.copy()
+    if np.any(atoms.pbc):
+        frac = atoms.cell.scaled_positions(atoms.positions)
+        pbc = np.asarray(atoms.pbc)
+        frac[:, pbc] -= np.floor(frac[:, pbc] + 0.5)
+        wrapped.positions = frac @ np.asarray(atoms.cell)
+    return wrapped
+
+
+def read_image_table(out_file: str | os.PathLike) -> dict[int, tuple[int, int, int]]:
+    """Image number -> integer cell shift, from a CP2K ``.out`` file (last KS table printed).
+
+    The table is ``KS CSR write| <N> periodic images``, a ``Number X Y Z`` line
+    and ``N`` rows of four integers; X, Y, Z count the ``&CELL`` vectors A, B, C.
+
+    Raises
+    ------
+    FileFormatError
+        If there is no table (run without ``REAL_SPACE T``) or it is cut short.
+    """
+    lines = Path(out_file).read_text(errors="replace").splitlines()
+    headers = [k for k, line in enumerate(lines) if _IMAGE_HEADER.match(line)]
+    if not headers:
+        raise FileFormatError(
+            f"{out_file}: no 'KS CSR write| N periodic images' table; run CP2K with REAL_SPACE T and k-points, "
+            "or pass Γ-point matrix files instead"
+        )
+    start = headers[-1]
+    count = int(_IMAGE_HEADER.match(lines[start]).group(1))
+    table: dict[int, tuple[int, int, int]] = {}
+    for line in lines[start + 2 : start + 2 + count]:
+        parts = line.split()
+        if len(parts) != 4 or not all(p.lstrip("-").isdigit() for p in parts):
+            break
+        table[int(parts[0])] = (int(parts[1]), int(parts[2]), int(parts[3]))
+    if len(table) != count:
+        raise FileFormatError(f"{out_file}: image table announces {count} images but has {len(table)} readable rows")
+    return table
+
+
+def image_files(files: Sequence[str | os.PathLike], table: Mapping[int, tuple[int, int, int]]) -> dict[tuple[int, int, int], Path]:
+    """Map per-image file names (``..._R_<n>-1_0.csr``) to their cell shifts."""
+    result = {}
+    for name in files:
+        match = _IMAGE_FILE.search(str(name))
+        if not match:
+            raise FileFormatError(f"{name}: not a CP2K per-image file name (expected ..._R_<n>-1_0.csr)")
+        n = int(match.group(1))
+        if n not in table:
+            raise FileFormatError(f"{name}: image {n} is not in the .out image table ({len(table)} images)")
+        result[table[n]] = Path(name)
+    return result
+
+
+def matrices_to_record(
+    atoms: Atoms,
+    hamiltonian: Mapping[tuple[int, int, int], object],
+    overlap: Mapping[tuple[int, int, int], object],
+    basis: OrbitalBasis,
+    cutoff: Cutoff,
+    image_range: float,
+    energy_unit: str = "hartree",
+    gamma: bool = True,
+    name: str = "",
+    source: str = "cp2k",
+) -> Record:
+    """Convert CP2K-order matrices (per image, or Γ-folded under ``(0, 0, 0)``) into a :class:`Record`.
+
+    Parameters
+    ----------
+    energy_unit
+        ``'hartree'`` or ``'ev'`` for the Hamiltonian.
+    gamma
+        Matrices are Γ-folded: requires an unambiguous cell (checked).
+    """
+    scale = {"hartree": Hartree, "ev": 1.0}.get(energy_unit.lower())
+    if scale is None:
+        raise FileFormatError(f"energy_unit must be 'hartree' or 'ev', not '{energy_unit}'")
+    if gamma:
+        check_unique_images(atoms, cutoff, image_range)
+    else:
+        atoms = wrap_like_cp2k(atoms)
+    graph = build_graph(atoms, cutoff)
+    if not gamma:
+        missing = {tuple(int(v) for v in shift) for shift in graph.shifts} - set(hamiltonian) - {(0, 0, 0)}
+        missing |= {tuple(int(v) for v in shift) for shift in graph.shifts} - set(overlap) - {(0, 0, 0)}
+        if missing:
+            raise FileFormatError(
+                f"edges within the cutoff need images {sorted(missing)[:4]}{' ...' if len(missing) > 4 else ''} "
+                "but no KS/S file was given for them: pass all ..._R_<n>-1_0.csr files or lower the cutoff"
+            )
+
+    def blocks(images, factor):
+        converted = {s: convert_matrix(m * factor, basis, atoms.numbers, "cp2k") for s, m in images.items()}
+        if gamma:
+            return BlockSparseMatrix.from_gamma(converted[(0, 0, 0)], basis, atoms.numbers, graph)
+        return BlockSparseMatrix.from_images(converted, basis, atoms.numbers, graph)
+
+    return Record(atoms, blocks(hamiltonian, scale), blocks(overlap, 1.0), source=source, name=name)
+
+
+def read_cp2k(
+    structure: str | os.PathLike,
+    ks_files: str | os.PathLike | Sequence[str | os.PathLike],
+    s_files: str | os.PathLike | Sequence[str | os.PathLike],
+    basis: OrbitalBasis,
+    cutoff: Cutoff,
+    image_range: float = 12.0,
+    out_file: str | os.PathLike | None = None,
+) -> Record:
+    """Load a CP2K calculation: structure (with cell) + KS and S matrix files.
+
+    Parameters
+    ----------
+    structure
+        Structure file with the cell (extended XYZ, CP2K ``.cif``/``.xyz`` with cell, ...).
+    ks_files, s_files
+        One Γ-point ``.csr`` file each, or lists of per-image files (then ``out_file``
+        must give the image table).
+    basis
+        The CP2K basis of the run (named, or from :meth:`OrbitalBasis.from_cp2k_file`).
+    cutoff, image_range
+        Graph cutoff and Γ-splitting range in Å.
+    """
+    atoms = read_structure(structure)
+    n = int(basis.orbital_offsets(atoms.numbers)[-1])
+    single = isinstance(ks_files, (str, os.PathLike))
+    if single != isinstance(s_files, (str, os.PathLike)):
+        raise FileFormatError("give KS and S both as single Γ files or both as lists of per-image files")
+    if single:
+        h = {(0, 0, 0): read_triplet_matrix(ks_files, n)}
+        s = {(0, 0, 0): read_triplet_matrix(s_files, n)}
+        return matrices_to_record(atoms, h, s, basis, cutoff, image_range, gamma=True, name=Path(structure).stem)
+    if out_file is None:
+        raise FileFormatError("per-image CP2K files need out_file= (the .out with the 'KS CSR write' image table)")
+    table = read_image_table(out_file)
+    h = {shift: read_triplet_matrix(p, n, symmetric=False) for shift, p in image_files(ks_files, table).items()}
+    s = {shift: read_triplet_matrix(p, n, symmetric=False) for shift, p in image_files(s_files, table).items()}
+    return matrices_to_record(atoms, h, s, basis, cutoff, image_range, gamma=False, name=Path(structure).stem)

@@ -1,0 +1,195 @@
+"""Periodic neighbour graphs: directed edges ``(i, j, shift)`` within a cutoff.
+
+An edge points from atom ``i`` to the periodic image of atom ``j`` displaced by
+the integer cell shift ``S``: its vector is ``r_j + S·cell − r_i`` (Å). Every
+ordered pair within the cutoff is present, including an atom's own periodic
+images (``i == j``, ``S ≠ 0``) and several images of the same pair; the zero
+self-edge ``(i, i, 0)`` is the onsite term and never an edge. Edges are sorted by
+``(i, j, S)`` so graphs are reproducible.
+
+The neighbour search uses vesin (cell lists, O(N), any triclinic cell, mixed
+periodicity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Union
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+
+from hamtrans.errors import HamtransError, StructureError
+
+#: A single radius (Å) or one radius per unordered element pair, e.g. ``{("Hf", "O"): 5.0}``.
+Cutoff = Union[float, Mapping[tuple[str, str], float]]
+
+#: Atoms closer than this (Å) are rejected as overlapping.
+MIN_DISTANCE = 0.5
+
+
+@dataclass(frozen=True)
+class AtomGraph:
+    """Directed periodic neighbour graph of one structure.
+
+    Attributes
+    ----------
+    edge_index
+        ``[i; j]`` per edge, shape ``(2, n_edges)``, int64.
+    shifts
+        Integer cell shift ``S`` of the image of ``j``, shape ``(n_edges, 3)``, int64.
+    vectors
+        ``r_j + S·cell − r_i`` in Å, shape ``(n_edges, 3)``.
+    n_atoms
+        Number of atoms.
+    """
+
+    edge_index: np.ndarray
+    shifts: np.ndarray
+    vectors: np.ndarray
+    n_atoms: int
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    @property
+    def distances(self) -> np.ndarray:
+        """Edge lengths in Å, shape ``(n_edges,)``."""
+        return np.linalg.norm(self.vectors, axis=1)
+
+    def reverse_edges(self) -> np.ndarray:
+        """Index of the reverse edge ``(j, i, −S)`` of every edge, shape ``(n_edges,)``."""
+        keys = _edge_keys(self.edge_index, self.shifts)
+        reverse = _edge_keys(self.edge_index[::-1], -self.shifts)
+        order = np.argsort(keys)
+        pos = np.searchsorted(keys[order], reverse)
+        pos = np.minimum(pos, len(keys) - 1)
+        found = order[pos]
+        if not np.array_equal(keys[found], reverse):
+            raise HamtransError("graph is not symmetric: an edge (i, j, S) has no reverse edge (j, i, −S)")
+        return found
+
+
+def _edge_keys(edge_index: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Unique sortable key per edge ``(i, j, S)`` as a structured array."""
+    keys = np.empty(edge_index.shape[1], dtype=[("i", "i8"), ("j", "i8"), ("a", "i8"), ("b", "i8"), ("c", "i8")])
+    keys["i"], keys["j"] = edge_index
+    keys["a"], keys["b"], keys["c"] = shifts.T
+    return keys
+
+
+def cutoff_to_json(cutoff: Cutoff) -> float | dict[str, float]:
+    """JSON-friendly form of a cutoff: the radius, or ``{"Hf-O": 5.0, ...}``."""
+    if isinstance(cutoff, Mapping):
+        return {"-".join(pair): float(radius) for pair, radius in cutoff.items()}
+    return float(cutoff)
+
+
+def check_structure(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
+    """Raise :class:`StructureError` for NaN coordinates, a singular cell or overlapping atoms.
+
+    Parameters
+    ----------
+    atoms
+        Structure to check.
+    min_distance
+        Smallest allowed interatomic distance in Å (periodic images included).
+    """
+    positions = atoms.get_positions()
+    if len(atoms) == 0:
+        raise StructureError("structure has no atoms")
+    bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+    if bad.size:
+        raise StructureError(f"atom {bad[0]} ({atoms[bad[0]].symbol}) has a non-finite position {positions[bad[0]]}")
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if pbc.any():
+        periodic_vectors = np.asarray(atoms.cell)[pbc]
+        if np.linalg.matrix_rank(periodic_vectors, tol=1e-8) < len(periodic_vectors):
+            raise StructureError(
+                f"periodic structure (pbc={pbc.tolist()}) has zero or linearly dependent periodic "
+                f"cell vectors {periodic_vectors.tolist()}; set a proper cell or turn pbc off"
+            )
+    i, j, _, d = _raw_neighbours(atoms, min_distance)
+    if len(d):
+        k = int(np.argmin(d))
+        raise StructureError(
+            f"atoms {i[k]} ({atoms[int(i[k])].symbol}) and {j[k]} ({atoms[int(j[k])].symbol}) overlap: "
+            f"{d[k]:.3f} Å apart (minimum {min_distance} Å). Remove duplicates or fix the coordinates/cell."
+        )
+
+
+def _raw_neighbours(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, ...]:
+    """vesin full neighbour list ``(i, j, S, d)`` without the zero self-pair."""
+    import vesin
+
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    positions = atoms.get_positions()
+    if pbc.any():
+        box = np.asarray(atoms.cell, dtype=np.float64)
+    else:
+        box = np.zeros((3, 3))
+    # vesin needs a box even along non-periodic directions: give it a large one
+    if pbc.any() and not pbc.all():
+        box = box.copy()
+        span = np.ptp(positions, axis=0).max() + cutoff + 1.0
+        for axis in np.flatnonzero(~pbc):
+            if np.linalg.norm(box[axis]) < 1e-8:
+                box[axis, axis] = span
+    nl = vesin.NeighborList(cutoff=float(cutoff), full_list=True)
+    i, j, s, d = nl.compute(points=positions, box=box, periodic=pbc.tolist(), quantities="ijSd")
+    return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64), d
+
+
+def _pair_cutoff_table(atoms: Atoms, cutoff: Cutoff) -> tuple[float, np.ndarray | None]:
+    """Largest radius and, for per-pair cutoffs, a (Z, Z) radius table."""
+    if not isinstance(cutoff, Mapping):
+        if not cutoff > 0:
+            raise HamtransError(f"cutoff must be a positive radius in Å, got {cutoff}")
+        return float(cutoff), None
+    table = np.full((119, 119), np.nan)
+    for (a, b), radius in cutoff.items():
+        za, zb = chemical_symbols.index(a), chemical_symbols.index(b)
+        table[za, zb] = table[zb, za] = float(radius)
+    present = np.unique(atoms.numbers)
+    for za in present:
+        for zb in present:
+            if np.isnan(table[za, zb]):
+                raise HamtransError(
+                    f"per-pair cutoff has no radius for {chemical_symbols[za]}-{chemical_symbols[zb]}; "
+                    "give every element pair present in the structure"
+                )
+    return float(np.nanmax(table[np.ix_(present, present)])), table
+
+
+def build_graph(atoms: Atoms, cutoff: Cutoff, check: bool = True) -> AtomGraph:
+    """Directed neighbour graph of ``atoms`` within ``cutoff``.
+
+    Parameters
+    ----------
+    atoms
+        Structure; ``atoms.pbc`` selects the periodic directions.
+    cutoff
+        Radius in Å, or a mapping from unordered element pairs to radii.
+    check
+        Run :func:`check_structure` first.
+
+    Returns
+    -------
+    AtomGraph
+        Edges sorted by ``(i, j, S)``.
+    """
+    if check:
+        check_structure(atoms)
+    radius, table = _pair_cutoff_table(atoms, cutoff)
+    i, j, s, d = _raw_neighbours(atoms, radius)
+    if table is not None:
+        keep = d <= table[atoms.numbers[i], atoms.numbers[j]]
+        i, j, s = i[keep], j[keep], s[keep]
+    edge_index = np.stack([i, j])
+    order = np.argsort(_edge_keys(edge_index, s), kind="stable")
+    edge_index, s = edge_index[:, order], s[order]
+    positions = atoms.get_positions()
+    vectors = positions[edge_index[1]] + s @ np.asarray(atoms.cell) - positions[edge_index[0]]
+    return AtomGraph(edge_index=edge_index, shifts=s, vectors=vectors, n_atoms=len(atoms))

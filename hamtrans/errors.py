@@ -1,0 +1,25 @@
+"""Exceptions raised for bad input.
+
+Every error names the problem and, where there is one, the fix. All derive from
+:class:`HamtransError` (itself a ``ValueError``) so callers can catch one type.
+"""
+
+
+class HamtransError(ValueError):
+    """Base class of all input errors raised by hamtrans."""
+
+
+class UnknownElementError(HamtransError):
+    """An element has no entry in the orbital basis or model."""
+
+
+class StructureError(HamtransError):
+    """Atomic structure is unusable: NaN coordinates, overlapping atoms, bad cell."""
+
+
+class AmbiguousImageError(HamtransError):
+    """A Γ-folded matrix cannot be split into real-space blocks unambiguously."""
+
+
+class FileFormatError(HamtransError):
+    """A matrix, structure or dataset file is truncated, corrupt or inconsistent."""

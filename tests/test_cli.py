@@ -1,0 +1,87 @@
+"""The command line as a user runs it: outputs, resume after a failure, clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import read, write
+
+from hamtrans.cli import main, parse_cutoff
+from hamtrans.data.formats import Dataset
+from hamtrans.data.structures import DeviceSpec, bulk_hfo2
+
+
+def molecule(shift=0.0):
+    return Atoms("HfO2", positions=[[0, 0, 0], [1.9, 0.2 + shift, 0], [-0.3, 1.9, 0.4]])
+
+
+def test_parse_cutoff():
+    assert parse_cutoff("4.5") == 4.5
+    assert parse_cutoff("Hf-O=5.5,O-O=4") == {("Hf", "O"): 5.5, ("O", "O"): 4.0}
+
+
+def test_build_device(tmp_path):
+    out = tmp_path / "dev.extxyz"
+    assert main(["build-device", "-o", str(out), "--vacancies", "broken", "--seed", "3", "--oxide-length", "8"]) == 0
+    atoms = read(out)
+    assert "region" in atoms.arrays and atoms.pbc.all()
+
+
+def test_reference_then_info(tmp_path, capsys):
+    frames = tmp_path / "mols.extxyz"
+    write(frames, [molecule(), molecule(0.1)], format="extxyz")
+    out = tmp_path / "ref.h5"
+    assert main(["reference", str(frames), "-o", str(out), "--cutoff", "4.0"]) == 0
+    with Dataset(out) as data:
+        assert len(data) == 2
+        record = data[1]
+        assert record.hamiltonian.n_orbitals == 17 and record.forces.shape == (3, 3)
+        assert data.settings["cutoff"] == 4.0
+    assert main(["info", str(out)]) == 0
+    assert "2 structures" in capsys.readouterr().out
+
+
+def test_reference_resumes_after_failure(tmp_path, capsys):
+    good, bad = tmp_path / "good.xyz", tmp_path / "bad.xyz"
+    write(good, molecule())
+    write(bad, Atoms("AuO", positions=[[0, 0, 0], [2.0, 0, 0]]))
+    out = tmp_path / "ref.h5"
+    assert main(["reference", str(good), str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no shells for element Au" in err and "Traceback" not in err
+    assert not out.exists() and (tmp_path / "ref.h5.partial").exists()
+    write(bad, molecule(0.2))  # the user fixes the second input and resumes
+    assert main(["reference", str(good), str(bad), "-o", str(out), "--resume"]) == 0
+    assert "resuming: 1 of 2" in capsys.readouterr().out
+    with Dataset(out) as data:
+        assert len(data) == 2
+        assert not np.allclose(data[0].atoms.positions, data[1].atoms.positions)
+
+
+def test_reference_small_cell(tmp_path, capsys):
+    cell = tmp_path / "hfo2.cif"
+    write(cell, bulk_hfo2())
+    assert main(["reference", str(cell), "-o", str(tmp_path / "x.h5")]) == 2
+    assert "cell too small for an unambiguous image" in capsys.readouterr().err
+    assert main(["reference", str(cell), "-o", str(tmp_path / "e.h5"), "--no-blocks"]) == 0
+    with Dataset(tmp_path / "e.h5") as data:
+        assert data[0].hamiltonian is None and data[0].stress.shape == (6,)
+
+
+def test_missing_structure_file(tmp_path, capsys):
+    assert main(["reference", str(tmp_path / "nope.xyz"), "-o", str(tmp_path / "x.h5")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_on_a_small_device(tmp_path):
+    from hamtrans.demo import run_demo
+
+    spec = DeviceSpec(cross_section=(12.72, 12.72), electrode_length=4.24, oxide_length=3.0, ti_length=2.0,
+                      vacancies="filament")
+    summary = run_demo(tmp_path, spec, cutoff=3.0, image_range=9.5)
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    assert summary["hermiticity_error_eV"] < 1e-8
+    with Dataset(tmp_path / "vcm_reference.h5") as data:
+        assert data[0].hamiltonian.graph.n_edges == summary["edge_blocks"]
+    assert read(tmp_path / "device.extxyz").get_chemical_formula() == summary["composition"]

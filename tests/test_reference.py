@@ -1,0 +1,143 @@
+"""GFN1-xTB reference (tblite): orbital order proved by rotation covariance, and E/F/stress."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.orbital_order import rotation_matrix_for_orbitals
+from hamtrans.data.reference import TBLiteReference, check_unique_images
+from hamtrans.data.reference.tblite_backend import fermi_level
+from hamtrans.data.structures import bulk_hfo2
+from hamtrans.errors import AmbiguousImageError, StructureError, UnknownElementError
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return TBLiteReference(cutoff=6.0)
+
+
+@pytest.fixture(scope="module")
+def rotated_pair(reference):
+    from scipy.spatial.transform import Rotation
+
+    from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
+
+    atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
+    rotation = Rotation.from_euler("zyx", [0.7, -0.4, 1.1]).as_matrix()
+    turned = atoms.copy()
+    turned.positions = (atoms.positions - atoms.positions.mean(0)) @ rotation.T + [0.3, -1.0, 2.0]
+    return reference.compute(atoms), reference.compute(turned), rotation
+
+
+def test_basis_table_matches_tblite():
+    from hamtrans.data.reference._blas import bind_fast_blas
+
+    bind_fast_blas()
+    from tblite.interface import Calculator
+
+    from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
+
+    atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
+    calc = Calculator("GFN1-xTB", atoms.numbers, atoms.positions / 0.529177210903)
+    ls, shell_atom = calc.get("angular-momenta"), calc.get("shell-map")
+    basis = OrbitalBasis.named("gfn1-xtb")
+    for atom, z in enumerate(atoms.numbers):
+        assert tuple(ls[shell_atom == atom]) == basis.shells_of(int(z))
+
+
+@pytest.mark.parametrize("name, tolerance", [("hamiltonian", 1e-6), ("overlap", 1e-10)])
+def test_rotation_covariance(rotated_pair, name, tolerance):
+    """H(R·x) = D(R) H(x) D(R)ᵀ block by block, after the tblite → internal conversion."""
+    first, second, rotation = rotated_pair
+    a, b = getattr(first, name), getattr(second, name)
+    d = rotation_matrix_for_orbitals(a.basis, a.numbers, rotation).toarray()
+    expected = d @ a.to_sparse().toarray() @ d.T
+    assert np.abs(expected - b.to_sparse().toarray()).max() < tolerance
+    assert np.abs(b.to_sparse().toarray() - a.to_sparse().toarray()).max() > 0.1  # the rotation did change H/S
+
+
+def test_wrong_order_breaks_covariance(rotated_pair):
+    """Negative control: reading tblite's p shells in PySCF's order must fail the same check."""
+    from hamtrans.data.orbital_order import orbital_transform
+
+    first, second, rotation = rotated_pair
+    h0, h1 = first.hamiltonian, second.hamiltonian
+    t_ok = orbital_transform(h0.basis, h0.numbers, "tblite").toarray()
+    t_bad = orbital_transform(h0.basis, h0.numbers, "pyscf").toarray()
+    mislabel = t_bad @ t_ok.T  # internal -> tblite raw -> misread as pyscf
+    d = rotation_matrix_for_orbitals(h0.basis, h0.numbers, rotation).toarray()
+    a = mislabel @ h0.to_sparse().toarray() @ mislabel.T
+    b = mislabel @ h1.to_sparse().toarray() @ mislabel.T
+    assert np.abs(d @ a @ d.T - b).max() > 1e-2
+
+
+def test_hermitian_and_normalised(rotated_pair):
+    first = rotated_pair[0]
+    assert first.hamiltonian.hermiticity_error() < 1e-10
+    diag = first.overlap.to_sparse().diagonal()
+    np.testing.assert_allclose(diag, 1.0, atol=1e-6)  # tblite normalises its STO-nG Ti 4p to 1 - 2e-7
+
+
+def test_forces_are_minus_energy_gradient(reference, cluster):
+    result = reference.compute(cluster, blocks=False)
+    h = 2e-3
+    for atom, axis in [(0, 0), (2, 1), (5, 2)]:
+        plus, minus = cluster.copy(), cluster.copy()
+        plus.positions[atom, axis] += h
+        minus.positions[atom, axis] -= h
+        numeric = -(reference.compute(plus, blocks=False).energy - reference.compute(minus, blocks=False).energy) / (2 * h)
+        assert result.forces[atom, axis] == pytest.approx(numeric, abs=2e-3)
+
+
+def test_stress_is_strain_derivative(reference):
+    atoms = bulk_hfo2(rattle=0.05, seed=2)
+    result = reference.compute(atoms, blocks=False)
+    h = 1e-3
+    volume = atoms.get_volume()
+    for voigt, (a, b) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        energies = []
+        for sign in (1, -1):
+            strain = np.eye(3)
+            strain[a, b] += sign * h / (1 if a == b else 2)
+            strain[b, a] += 0 if a == b else sign * h / 2
+            strained = atoms.copy()
+            strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+            energies.append(reference.compute(strained, blocks=False).energy)
+        numeric = (energies[0] - energies[1]) / (2 * h) / volume
+        assert result.stress[voigt] == pytest.approx(numeric, abs=5e-5), voigt
+
+
+def test_fermi_level_in_gap_of_insulator(reference):
+    result = reference.compute(bulk_hfo2(), blocks=False)
+    assert np.isfinite(result.fermi_level)
+    eps = np.array([-3.0, -2.0, 1.0, 2.0])
+    occ = np.array([2.0, 2.0, 0.0, 0.0])
+    assert fermi_level(eps, occ, 1e-3) == pytest.approx(-0.5)
+
+
+def test_small_periodic_cell_refused(reference):
+    atoms = bulk_hfo2()
+    with pytest.raises(AmbiguousImageError, match=r"cell too small.*at least cutoff \+ image_range = 18\.0 Å"):
+        reference.compute(atoms)
+
+
+def test_unique_image_rule_exact():
+    atoms = bulk_hfo2().repeat((4, 4, 4))  # 20.3 Å widths
+    check_unique_images(atoms, 5.0, 10.0)  # 5 + 10 <= 20.3: passes
+    with pytest.raises(AmbiguousImageError, match="mixes images"):
+        check_unique_images(atoms, 5.0, 18.5)  # Hf-Hf at 3.6 Å has its next image at 18.0 Å
+    with pytest.raises(AmbiguousImageError, match="at least the cutoff"):
+        check_unique_images(atoms, 5.0, 4.0)
+    check_unique_images(Atoms("O2", positions=[[0, 0, 0], [1.2, 0, 0]]), 5.0, 50.0)  # open: always fine
+
+
+def test_bad_input(reference):
+    with pytest.raises(UnknownElementError, match="Au"):
+        reference.compute(Atoms("AuO", positions=[[0, 0, 0], [2, 0, 0]]))
+    slab = bulk_hfo2().repeat((4, 4, 4))
+    slab.pbc = [True, True, False]
+    with pytest.raises(StructureError, match="fully periodic or fully open"):
+        reference.compute(slab, blocks=False)
+    with pytest.raises(StructureError, match="overlap"):
+        reference.compute(Atoms("O2", positions=[[0, 0, 0], [0.2, 0, 0]]))
