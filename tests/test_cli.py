@@ -9,7 +9,7 @@ from ase.io import read, write
 
 from hamtrans.cli import main, parse_cutoff
 from hamtrans.data.formats import Dataset
-from hamtrans.data.structures import DeviceSpec, bulk_hfo2
+from hamtrans.data.structures import bulk_hfo2
 
 
 def molecule(shift=0.0):
@@ -74,14 +74,15 @@ def test_missing_structure_file(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_demo_on_a_small_device(tmp_path):
+def test_demo_main_job(tmp_path):
+    """The `make demo` job with its embedded defaults: exact blocks, files, summary."""
     from hamtrans.demo import run_demo
 
-    spec = DeviceSpec(cross_section=(12.72, 12.72), electrode_length=4.24, oxide_length=3.0, ti_length=2.0,
-                      vacancies="filament")
-    summary = run_demo(tmp_path, spec, cutoff=3.0, image_range=9.5)
+    summary = run_demo(tmp_path)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    assert summary["hermiticity_error_eV"] < 1e-8
+    assert summary["hermiticity_error_eV"] < 1e-8 and summary["atoms"] > 80
     with Dataset(tmp_path / "vcm_reference.h5") as data:
-        assert data[0].hamiltonian.graph.n_edges == summary["edge_blocks"]
+        record = data[0]
+        assert record.hamiltonian.graph.n_edges == summary["edge_blocks"]
+        assert "Ti" in record.atoms.get_chemical_symbols() and "Hf" in record.atoms.get_chemical_symbols()
     assert read(tmp_path / "device.extxyz").get_chemical_formula() == summary["composition"]

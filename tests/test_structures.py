@@ -74,9 +74,10 @@ def test_seeded_and_recorded():
 
 
 def test_paper_size_device():
-    atoms = build_vcm_device(cross_section=(25.44, 25.44), electrode_length=21.2, oxide_length=36.0, ti_length=14.0)
-    assert len(atoms) > 5000
-    assert atoms.cell.lengths()[0] == pytest.approx(93.0, abs=2.0)
+    """The paper's cell: 93.4 Å long, 5,268 atoms."""
+    atoms = build_vcm_device(cross_section=(25.44, 25.44), electrode_length=21.2, oxide_length=34.0, ti_length=14.0)
+    assert len(atoms) == pytest.approx(5268, abs=100)
+    assert atoms.cell.lengths()[0] == pytest.approx(93.4, abs=1.0)
 
 
 def test_bad_cross_section():
@@ -92,3 +93,15 @@ def test_bulk_and_cluster_builders():
         check_structure(atoms, min_distance=1.9)
     cluster = cut_cluster(bulk_hfo2((2, 2, 2)), center=0, radius=3.0)
     assert not cluster.pbc.any() and cluster.get_chemical_formula() == "HfO8"
+
+
+def test_nanowire_and_no_ti_options():
+    wire = build_vcm_device(cross_section=(8.48, 8.48), vacuum=9.0, ti_length=0.0)
+    np.testing.assert_allclose(wire.cell.lengths()[1:], [17.48, 17.48])
+    assert not np.any(wire.arrays["region"] == REGIONS["ti"])
+    yz = wire.positions[:, 1:]
+    assert yz.min() > 4.5 - 1.0 and yz.max() < 4.5 + 8.48 + 1.0  # the wire is centred in its vacuum
+    stack = build_vcm_device(ti_length=4.24, vacancies="none", ti_rattle=0.0)
+    ti = stack[stack.arrays["region"] == REGIONS["ti"]]
+    graph = build_graph(ti, 3.1)
+    assert len(ti) > 0 and np.median(graph.distances) == pytest.approx(3.0, abs=0.01)  # epitaxial fcc Ti

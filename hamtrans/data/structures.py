@@ -5,16 +5,21 @@ Device recipe (:func:`build_vcm_device`), transport along x, periodic in y and z
 1. The cross-section is rounded to whole rock-salt TiN cells (a = 4.24 Å); both
    electrodes are perfect TiN, the right one continuing the left one across the
    x boundary so the periodic cell has no TiN|TiN defect.
-2. Oxide and Ti layers are cut from unstrained crystals (cubic fluorite HfO2,
-   a = 5.08 Å; hcp Ti, a = 2.95 Å, c = 4.68 Å, c along x) to the cross-section,
-   so density and bond lengths are the crystal's; atoms clashing across the
-   (incommensurate) periodic seam are dropped and the oxide is brought back to
-   HfO2 stoichiometry by removing random excess atoms.
+2. The oxide is cut from unstrained cubic fluorite HfO2 (a = 5.08 Å) to the
+   cross-section, so density and bond lengths are the crystal's; atoms clashing
+   across the (incommensurate) periodic seam are dropped and HfO2 stoichiometry
+   is restored by removing random excess atoms. The Ti layer (``ti_length > 0``)
+   is epitaxial fcc Ti continuing the TiN metal sublattice (Ti–Ti 3.00 Å, hcp Ti
+   2.95 Å): commensurate with the electrodes, no seam defects. ``ti_length = 0``
+   gives a TiN | HfO2 | TiN cell.
 3. Oxygen vacancies are cut (uniformly random, a filament cylinder along x, or a
    filament with a gap).
 4. Amorphisation: seeded Gaussian displacements (σ = 0.35 Å oxide, 0.10 Å Ti)
    then a soft-sphere relaxation that pushes apart every pair closer than its
    minimum distance (:data:`MIN_PAIR_DISTANCE`), electrodes fixed.
+5. ``vacuum > 0`` pads y and z: a nanowire device, periodic only through its
+   electrodes along x. It keeps the atom count small while every periodic width
+   exceeds cutoff + image_range, so Γ-point references split exactly.
 
 Everything is seeded: the same arguments give the same structure bit for bit.
 """
@@ -60,14 +65,15 @@ VacancyMode = Literal["none", "random", "filament", "broken"]
 class DeviceSpec:
     """Parameters of :func:`build_vcm_device` (stored in ``atoms.info['device']``).
 
-    Lengths in Å; they are rounded to whole lattice planes/cells.
+    Lengths in Å; they are rounded to whole lattice planes/cells. ``vacuum`` (Å) is
+    added to the cell in y and z (nanowire device); 0 keeps the device periodic.
     """
 
     cross_section: tuple[float, float] = (12.72, 12.72)
     electrode_length: float = 4.24
     oxide_length: float = 10.0
     ti_length: float = 4.7
-    interface_gap: float = 2.1
+    interface_gap: float = 2.5
     vacancies: VacancyMode = "random"
     vacancy_fraction: float = 0.05
     filament_radius: float = 2.6
@@ -76,6 +82,7 @@ class DeviceSpec:
     gap_center: float = 0.25
     oxide_rattle: float = 0.35
     ti_rattle: float = 0.10
+    vacuum: float = 0.0
     seed: int = 0
 
 
@@ -177,7 +184,7 @@ def relax_soft_spheres(atoms: Atoms, movable: np.ndarray, steps: int = 300, tole
 
 
 def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
-    """Build a TiN | HfO2 | Ti | TiN VCM cell along x.
+    """Build a TiN | HfO2 | Ti | TiN VCM cell along x (``ti_length=0``: TiN | HfO2 | TiN).
 
     Parameters
     ----------
@@ -195,7 +202,7 @@ def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
     --------
     >>> atoms = build_vcm_device(vacancies="filament", seed=3)
     >>> paper_size = build_vcm_device(cross_section=(25.44, 25.44), electrode_length=21.2,
-    ...                               oxide_length=30.0, ti_length=14.0)
+    ...                               oxide_length=34.0, ti_length=14.0)  # 93.1 Å, 5,269 atoms
     """
     spec = DeviceSpec(**{**asdict(spec or DeviceSpec()), **overrides})
     rng = np.random.default_rng(spec.seed)
@@ -210,18 +217,24 @@ def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
     oxide, oxide_sym = _crystal_layer(_FLUORITE, (A_HFO2,) * 3, ly, lz, spec.oxide_length, x)
     oxide, oxide_sym = _balance_stoichiometry(oxide, oxide_sym, {"Hf": 1, "O": 2}, rng)
     x = oxide[:, 0].max() + gap
-    ti, ti_sym = _crystal_layer(_HCP, (C_TI, A_TI, np.sqrt(3) * A_TI), ly, lz, spec.ti_length, x)
-    x = ti[:, 0].max() + gap
-    right_planes = np.arange(-n_planes, 0)
+    n_ti = int(round(spec.ti_length / (A_TIN / 2))) if spec.ti_length > 0 else 0
+    right_planes = np.arange(-n_planes - n_ti, 0)  # Ti planes continue the TiN metal sublattice
+    ti_planes, right_planes = right_planes[:n_ti], right_planes[n_ti:]
+    ti, ti_sym = _tin_planes(ti_planes, ny, nz, A_TIN)
+    keep_ti = np.asarray(ti_sym) == "Ti"
+    ti, ti_sym = ti[keep_ti], ["Ti"] * int(keep_ti.sum())
     right, right_sym = _tin_planes(right_planes, ny, nz, A_TIN)
-    length = x - right_planes[0] * A_TIN / 2
+    first_metal = ti_planes[0] if n_ti else right_planes[0]
+    length = x - first_metal * A_TIN / 2
     right[:, 0] += length
+    ti[:, 0] += length
 
     oxide, oxide_sym = _cut_vacancies(oxide, oxide_sym, spec, ly, lz, rng)
     positions = np.concatenate([left, oxide, ti, right])
     symbols = left_sym + oxide_sym + ti_sym + right_sym
     region = np.repeat([0, 1, 2, 3], [len(left), len(oxide), len(ti), len(right)])
-    atoms = Atoms(symbols=symbols, positions=positions, cell=[length, ly, lz], pbc=True)
+    positions[:, 1:] += spec.vacuum / 2  # a wire sits in the middle of its vacuum
+    atoms = Atoms(symbols=symbols, positions=positions, cell=[length, ly + spec.vacuum, lz + spec.vacuum], pbc=True)
     atoms.arrays["region"] = region
 
     sigma = np.select([region == 1, region == 2], [spec.oxide_rattle, spec.ti_rattle], 0.0)

@@ -110,14 +110,20 @@ class TBLiteReference:
         Fermi smearing, K.
     max_iterations
         SCF iteration limit.
-    mixer_damping
-        Broyden damping (tblite default 0.4); lower (0.2) helps metal/oxide interfaces.
+    mixer_damping, mixer_memory
+        Broyden damping and history length of the first SCF attempt (tblite defaults
+        0.4 and ``max_iterations``). If the SCF does not converge, the calculation is
+        retried with the gentler mixings of :data:`FALLBACK_MIXING`; mixing changes
+        only the path, not the converged result.
     accuracy
         tblite accuracy parameter (lower is tighter).
     """
 
     method = "GFN1-xTB"
     orbital_source = "tblite"
+    #: (damping, memory) retried in order when the SCF does not converge. Metal/oxide
+    #: stacks oscillate (charge sloshing); which mixing converges is system dependent.
+    FALLBACK_MIXING = ((0.2, 30), (0.1, 20))
 
     def __init__(
         self,
@@ -126,6 +132,7 @@ class TBLiteReference:
         electronic_temperature: float = 300.0,
         max_iterations: int = 300,
         mixer_damping: float | None = None,
+        mixer_memory: int | None = None,
         accuracy: float = 1.0,
     ) -> None:
         self.cutoff = cutoff
@@ -133,6 +140,7 @@ class TBLiteReference:
         self.electronic_temperature = float(electronic_temperature)
         self.max_iterations = int(max_iterations)
         self.mixer_damping = mixer_damping
+        self.mixer_memory = mixer_memory
         self.accuracy = float(accuracy)
         self.basis = OrbitalBasis.named("gfn1-xtb")
 
@@ -143,21 +151,25 @@ class TBLiteReference:
             "cutoff": cutoff_to_json(self.cutoff),
             "image_range": self.image_range,
             "electronic_temperature": self.electronic_temperature,
+            "max_iterations": self.max_iterations,
             "accuracy": self.accuracy,
         }
 
-    def _calculator(self, atoms: Atoms):
+    def _check_supported(self, atoms: Atoms) -> None:
+        pbc = np.asarray(atoms.pbc, dtype=bool)
+        if pbc.any() and not pbc.all():
+            raise StructureError(
+                f"tblite handles fully periodic or fully open structures, not pbc={pbc.tolist()} (it would "
+                "silently run 3D periodic): make a slab or wire periodic with vacuum along the open directions"
+            )
+        for z in np.unique(atoms.numbers):
+            self.basis.shells_of(int(z))  # unknown elements fail here with a clear message
+
+    def _calculator(self, atoms: Atoms, damping: float | None, memory: int | None):
         bind_fast_blas()
         from tblite.interface import Calculator
 
         pbc = np.asarray(atoms.pbc, dtype=bool)
-        if pbc.any() and not pbc.all():
-            raise StructureError(
-                f"tblite handles fully periodic or fully open structures, not pbc={pbc.tolist()}: "
-                "for a slab or device make it periodic with vacuum (or the electrodes) along the open direction"
-            )
-        for z in np.unique(atoms.numbers):
-            self.basis.shells_of(int(z))  # unknown elements fail here with a clear message
         kwargs = {}
         if pbc.all():
             kwargs = {"lattice": np.asarray(atoms.cell) / Bohr, "periodic": np.array([True, True, True])}
@@ -167,9 +179,30 @@ class TBLiteReference:
         calc.set("max-iter", self.max_iterations)
         calc.set("accuracy", self.accuracy)
         calc.set("temperature", self.electronic_temperature * kB / Hartree)
-        if self.mixer_damping is not None:
-            calc.set("mixer-damping", self.mixer_damping)
+        if damping is not None:
+            calc.set("mixer-damping", damping)
+        if memory is not None:
+            calc.set("mixer-memory", memory)
         return calc
+
+    def _singlepoint(self, atoms: Atoms):
+        """Run the SCF, retrying with gentler mixing; raise with every attempt listed."""
+        from tblite.exceptions import TBLiteRuntimeError
+
+        attempts = [(self.mixer_damping, self.mixer_memory), *self.FALLBACK_MIXING]
+        errors = []
+        for damping, memory in attempts:
+            calc = self._calculator(atoms, damping, memory)
+            try:
+                with _quiet_stdout():
+                    return calc.singlepoint()
+            except TBLiteRuntimeError as exc:
+                errors.append(f"damping={damping or 0.4}, memory={memory or self.max_iterations}: {exc}")
+        raise HamtransError(
+            f"tblite GFN1-xTB did not converge for {atoms.get_chemical_formula()} ({len(atoms)} atoms) after "
+            f"{len(attempts)} attempts ({'; '.join(errors)}). For metals and interfaces raise "
+            "electronic_temperature (e.g. 3000 K) or max_iterations, and check the geometry for close contacts."
+        )
 
     def compute(self, atoms: Atoms, blocks: bool = True) -> ReferenceResult:
         """Run GFN1-xTB on one structure.
@@ -182,17 +215,10 @@ class TBLiteReference:
             Also split H and S into real-space blocks (needs an unambiguous cell).
         """
         check_structure(atoms)
+        self._check_supported(atoms)
         if blocks:
             check_unique_images(atoms, self.cutoff, self.image_range)
-        calc = self._calculator(atoms)
-        try:
-            with _quiet_stdout():
-                res = calc.singlepoint()
-        except Exception as exc:  # tblite raises its own RuntimeError subclasses
-            raise HamtransError(
-                f"tblite GFN1-xTB failed on {atoms.get_chemical_formula()} ({len(atoms)} atoms): {exc}. "
-                "For metals/interfaces try mixer_damping=0.2 and a higher electronic_temperature."
-            ) from exc
+        res = self._singlepoint(atoms)
         energy = float(res.get("energy")) * Hartree
         forces = -np.asarray(res.get("gradient")) * Hartree / Bohr
         stress = None
