@@ -111,7 +111,7 @@ def check_structure(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
                 f"periodic structure (pbc={pbc.tolist()}) has zero or linearly dependent periodic "
                 f"cell vectors {periodic_vectors.tolist()}; set a proper cell or turn pbc off"
             )
-    i, j, _, d = _raw_neighbours(atoms, min_distance)
+    i, j, _, d = neighbour_pairs(atoms, min_distance)
     if len(d):
         k = int(np.argmin(d))
         raise StructureError(
@@ -120,8 +120,12 @@ def check_structure(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
         )
 
 
-def _raw_neighbours(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, ...]:
-    """vesin full neighbour list ``(i, j, S, d)`` without the zero self-pair."""
+def neighbour_pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, ...]:
+    """Full neighbour list ``(i, j, S, d)`` within ``cutoff`` (vesin), unsorted, without ``(i, i, 0)``.
+
+    Non-periodic directions get a box large enough for vesin. Used by graph
+    building, the Γ-split check and the structure builders.
+    """
     import vesin
 
     pbc = np.asarray(atoms.pbc, dtype=bool)
@@ -142,8 +146,8 @@ def _raw_neighbours(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, ...]:
     return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64), d
 
 
-def _pair_cutoff_table(atoms: Atoms, cutoff: Cutoff) -> tuple[float, np.ndarray | None]:
-    """Largest radius and, for per-pair cutoffs, a (Z, Z) radius table."""
+def pair_cutoff_table(atoms: Atoms, cutoff: Cutoff) -> tuple[float, np.ndarray | None]:
+    """Largest radius and, for per-pair cutoffs, a ``(119, 119)`` radius table by atomic numbers."""
     if not isinstance(cutoff, Mapping):
         if not cutoff > 0:
             raise HamtransError(f"cutoff must be a positive radius in Å, got {cutoff}")
@@ -182,8 +186,8 @@ def build_graph(atoms: Atoms, cutoff: Cutoff, check: bool = True) -> AtomGraph:
     """
     if check:
         check_structure(atoms)
-    radius, table = _pair_cutoff_table(atoms, cutoff)
-    i, j, s, d = _raw_neighbours(atoms, radius)
+    radius, table = pair_cutoff_table(atoms, cutoff)
+    i, j, s, d = neighbour_pairs(atoms, radius)
     if table is not None:
         keep = d <= table[atoms.numbers[i], atoms.numbers[j]]
         i, j, s = i[keep], j[keep], s[keep]

@@ -34,7 +34,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
 
-from hamtrans.data.graphs import _raw_neighbours
+from hamtrans.data.graphs import neighbour_pairs
 from hamtrans.errors import HamtransError
 
 A_TIN = 4.24
@@ -109,7 +109,7 @@ def _crystal_layer(unit: tuple[list, list], cell: tuple[float, float, float], ly
     inside = np.all((pos >= -1e-6) & (pos < np.array([length, ly, lz]) - 1e-6), axis=1)
     pos, syms = pos[inside], syms[inside]
     layer = Atoms(symbols=syms.tolist(), positions=pos, cell=[length + 20.0, ly, lz], pbc=[False, True, True])
-    i, j, _, d = _raw_neighbours(layer, 3.5)
+    i, j, _, d = neighbour_pairs(layer, 3.5)
     limit = np.array([min_pair_distance(int(a), int(b)) for a, b in zip(layer.numbers[i], layer.numbers[j])])
     clash = (d < 0.5 * limit) & (i < j)
     keep = np.setdiff1d(np.arange(len(layer)), j[clash])
@@ -166,7 +166,7 @@ def relax_soft_spheres(atoms: Atoms, movable: np.ndarray, steps: int = 300, tole
     reach = float(table[np.ix_(present, present)].max())
     worst = 0.0
     for _ in range(steps):
-        i, j, s, d = _raw_neighbours(atoms, reach)
+        i, j, s, d = neighbour_pairs(atoms, reach)
         dmin = table[atoms.numbers[i], atoms.numbers[j]]
         close = d < dmin
         worst = float((dmin - d)[close].max(initial=0.0))
@@ -296,7 +296,7 @@ def _bulk(unit, lengths, repeat, rattle, seed) -> Atoms:
 
 def cut_cluster(atoms: Atoms, center: int, radius: float) -> Atoms:
     """Non-periodic cluster of the atoms within ``radius`` Å of atom ``center`` (images included)."""
-    i, j, s, d = _raw_neighbours(atoms, radius)
+    i, j, s, d = neighbour_pairs(atoms, radius)
     sel = i == center
     positions = atoms.positions[j[sel]] + s[sel] @ np.asarray(atoms.cell)
     numbers = atoms.numbers[j[sel]]

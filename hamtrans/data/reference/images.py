@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from hamtrans.data.graphs import Cutoff, _pair_cutoff_table, _raw_neighbours
+from hamtrans.data.graphs import Cutoff, pair_cutoff_table, neighbour_pairs
 from hamtrans.errors import AmbiguousImageError
 
 
@@ -44,10 +44,10 @@ def check_unique_images(atoms: Atoms, cutoff: Cutoff, image_range: float) -> Non
     """
     if not np.any(atoms.pbc):
         return
-    radius, table = _pair_cutoff_table(atoms, cutoff)
+    radius, table = pair_cutoff_table(atoms, cutoff)
     if image_range < radius:
         raise AmbiguousImageError(f"image_range ({image_range} Å) must be at least the cutoff ({radius} Å)")
-    i, j, s, d = _raw_neighbours(atoms, image_range)
+    i, j, s, d = neighbour_pairs(atoms, image_range)
     pair_radius = radius if table is None else table[atoms.numbers[i], atoms.numbers[j]]
     n = len(atoms)
     key = i * n + j
