@@ -240,21 +240,17 @@ class BlockSparseMatrix:
         shift
             Cell offset along ``axis``: 0 = open/device matrix, 1 = coupling to the next cell.
         """
-        rows_on, cols_on = self.layout.onsite_indices()
-        rows_e, cols_e = self.layout.edge_indices()
-        values_e = self.edges
+        rows, cols = self.layout.edge_indices()
+        values = self.edges
         if axis is not None:
-            keep_edge = self.graph.shifts[:, axis] == shift
-            keep = np.repeat(keep_edge, np.diff(self.layout.edge_ptr))
-            rows_e, cols_e, values_e = rows_e[keep], cols_e[keep], values_e[keep]
-            if shift != 0:
-                rows_on, cols_on = rows_on[:0], cols_on[:0]
-        onsite = self.onsite if len(rows_on) else self.onsite[:0]
+            keep = np.repeat(self.graph.shifts[:, axis] == shift, np.diff(self.layout.edge_ptr))
+            rows, cols, values = rows[keep], cols[keep], values[keep]
+        if axis is None or shift == 0:  # onsite blocks live in the home cell
+            rows_on, cols_on = self.layout.onsite_indices()
+            rows, cols = np.concatenate([rows_on, rows]), np.concatenate([cols_on, cols])
+            values = np.concatenate([self.onsite, values])
         n = self.n_orbitals
-        matrix = sp.coo_matrix(
-            (np.concatenate([onsite, values_e]), (np.concatenate([rows_on, rows_e]), np.concatenate([cols_on, cols_e]))),
-            shape=(n, n),
-        )
+        matrix = sp.coo_matrix((values, (rows, cols)), shape=(n, n))
         return matrix.tocsr()  # duplicate (i, j) entries from several images are summed: folding
 
     def image_matrices(self) -> dict[tuple[int, int, int], sp.csr_matrix]:

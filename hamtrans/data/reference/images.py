@@ -52,9 +52,8 @@ def check_unique_images(atoms: Atoms, cutoff: Cutoff, image_range: float) -> Non
     n = len(atoms)
     key = i * n + j
     in_graph = (d <= pair_radius) | (i == j)  # an own image always pollutes the onsite block
-    key_in_graph = np.unique(key[in_graph])
-    _, counts = np.unique(key, return_counts=True)
-    polluted = np.isin(key, key_in_graph) & ((i == j) | np.isin(key, np.unique(key)[counts > 1]))
+    unique_keys, counts = np.unique(key, return_counts=True)
+    polluted = np.isin(key, key[in_graph]) & ((i == j) | np.isin(key, unique_keys[counts > 1]))
     if not polluted.any():
         return
     first = int(np.flatnonzero(polluted)[0])
