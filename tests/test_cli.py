@@ -86,3 +86,50 @@ def test_demo_main_job(tmp_path):
         assert record.hamiltonian.graph.n_edges == summary["edge_blocks"]
         assert "Ti" in record.atoms.get_chemical_symbols() and "Hf" in record.atoms.get_chemical_symbols()
     assert read(tmp_path / "device.extxyz").get_chemical_formula() == summary["composition"]
+
+
+def test_import_cp2k_gamma_and_images(tmp_path, capsys):
+    from pathlib import Path
+
+    fix = Path(__file__).parent / "fixtures" / "cp2k"
+    a = fix / "cluster_a_szv"
+    out = tmp_path / "cp2k.h5"
+    assert main(["import-cp2k", "--structure", str(a / "clusterA.xyz"), "--ks", str(next(a.glob("*KS*"))),
+                 "--s", str(next(a.glob("*-S_*"))), "-o", str(out), "--cutoff", "6"]) == 0
+    with Dataset(out) as data:
+        assert data.basis.name == "szv-molopt-sr-gth" and data[0].hamiltonian.n_orbitals == 32
+    tin = fix / "tin_images"
+    images = ["--ks", *map(str, sorted(tin.glob("*KS_SPIN_1_R_*"))), "--s", *map(str, sorted(tin.glob("*-S_SPIN_1_R_*")))]
+    args = ["import-cp2k", "--structure", str(tin / "TiN_shift.extxyz"), *images, "-o", str(tmp_path / "tin.h5"), "--cutoff", "3.1"]
+    assert main(args) == 2
+    assert "per-image files: give --out-file" in capsys.readouterr().err
+    assert main(args + ["--out-file", str(tin / "TiN_kp_shift.out")]) == 0
+    with Dataset(tmp_path / "tin.h5") as data:
+        assert data[0].overlap.hermiticity_error() < 1e-12
+
+
+def test_import_eth_folder(tmp_path):
+    from ase.io import write as ase_write
+    from ase.units import Hartree
+
+    from hamtrans.data.basis import OrbitalBasis
+    from hamtrans.data.orbital_order import orbital_transform
+
+    folder = tmp_path / "slice0"
+    folder.mkdir()
+    atoms = Atoms("HfO2", positions=[[0, 0, 0], [2.0, 0.1, 0], [-0.3, 2.0, 0.2]])
+    ase_write(folder / "structure.xyz", atoms, format="extxyz")
+    n = int(OrbitalBasis.named("szv-molopt-sr-gth").orbital_offsets(atoms.numbers)[-1])
+    m = np.random.default_rng(0).normal(size=(n, n))
+    m = m + m.T
+    for name, scale in (("H.csr", 1.0), ("S.csr", 0.01)):
+        with open(folder / name, "w") as handle:
+            for r in range(n):
+                for c in range(r, n):
+                    handle.write(f"{r + 1} {c + 1} {m[r, c] * scale:.15e}\n")
+    assert main(["import-eth", str(folder), "-o", str(tmp_path / "eth.h5"), "--cutoff", "4.0"]) == 0  # all pairs
+    with Dataset(tmp_path / "eth.h5") as data:
+        h = data[0].hamiltonian
+        t = orbital_transform(h.basis, atoms.numbers, "cp2k").toarray()
+        expected = t @ m @ t.T * Hartree
+        np.testing.assert_allclose(h.to_sparse().toarray(), expected, atol=1e-8)

@@ -9,7 +9,7 @@ from hamtrans.data.orbital_order import rotation_matrix_for_orbitals
 from hamtrans.data.reference import TBLiteReference, check_unique_images
 from hamtrans.data.reference.tblite_backend import fermi_level
 from hamtrans.data.structures import bulk_hfo2
-from hamtrans.errors import AmbiguousImageError, StructureError, UnknownElementError
+from hamtrans.errors import AmbiguousImageError, HamtransError, StructureError, UnknownElementError
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,10 @@ def test_bad_input(reference):
         reference.compute(slab, blocks=False)
     with pytest.raises(StructureError, match="overlap"):
         reference.compute(Atoms("O2", positions=[[0, 0, 0], [0.2, 0, 0]]))
+
+
+def test_scf_failure_lists_every_attempt(cluster):
+    reference = TBLiteReference(cutoff=4.0, max_iterations=2)
+    with pytest.raises(HamtransError, match=r"did not converge .* after 3 attempts .*damping=0\.2, memory=30") as info:
+        reference.compute(cluster, blocks=False)
+    assert "electronic_temperature" in str(info.value)
