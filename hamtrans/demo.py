@@ -12,8 +12,9 @@ real-space blocks with ~100 atoms; a fully periodic device would need a ~17 Å
 cross-section (~430 atoms, ~40 min of metallic SCF on 2 cores).
 
 The demo device has no Ti layer: GFN1-xTB's SCF on HfO2/Ti interfaces runs away
-(total energy diverging) for every mixing, smearing (300-6000 K) and geometry we
-tried, while TiN | HfO2 | TiN converges in ~100 cycles. Ti stacks need a DFT
+(total energy diverging) in 16 of 19 runs over the mixings, smearings (300-6000 K)
+and geometries we tried, and the 3 that converged did not reproduce, while
+TiN | HfO2 | TiN converged every time in ~100 cycles. Ti stacks need a DFT
 reference (``hamtrans import-cp2k``).
 
 Outputs in the chosen folder: ``device.extxyz``, ``vcm_reference.h5``, ``summary.json``.
