@@ -7,6 +7,7 @@ build-device  write a TiN|HfO2|Ti|TiN VCM device structure
 import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
 import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
 info          summary of a dataset
+transport     T(E) and Landauer current of a device (dataset or CSR folder) by NEGF
 demo          the main job on embedded defaults (see :mod:`hamtrans.demo`)
 """
 
@@ -17,6 +18,8 @@ import sys
 import time
 from dataclasses import fields
 from pathlib import Path
+
+import numpy as np
 
 from hamtrans.data.graphs import cutoff_to_json
 from hamtrans.errors import HamtransError
@@ -121,6 +124,73 @@ def cmd_info(args) -> None:
             print(f"  [{k}] {record.name or '-'}: {record.atoms.get_chemical_formula()}{extra}{energy}")
 
 
+def _transport_device(args):
+    """Device, Fermi level (eV or None) and a label from a dataset file or a CSR folder."""
+    from hamtrans.negf import Device
+
+    source = Path(args.input)
+    lead_args = dict(lead_cell=args.lead_cell, lead_tolerance=args.lead_tolerance, threshold=args.threshold)
+    if source.is_dir():
+        from hamtrans.data.formats import read_structure
+        from hamtrans.data.formats.csr import read_triplet_matrix
+        from ase.units import Hartree
+
+        basis = _basis_from_args(args)
+        atoms = read_structure(source / "structure.xyz")
+        n = int(basis.orbital_offsets(atoms.numbers)[-1])
+        scale = Hartree if args.energy_unit == "hartree" else 1.0  # T is invariant to the orbital order
+        h = read_triplet_matrix(source / "H.csr", n) * scale
+        s = read_triplet_matrix(source / "S.csr", n)
+        return Device.from_atoms(h, s, atoms, basis, args.axis, **lead_args), None, source.name
+    from hamtrans.data.formats import Dataset
+
+    with Dataset(source) as data:
+        record = data[args.index]
+    device = Device.from_record(record, args.axis, **lead_args)
+    return device, record.fermi_level, record.name or source.stem
+
+
+def cmd_transport(args) -> None:
+    from hamtrans.negf import SweepOptions, biased_device, current, transmission
+    from hamtrans.negf.report import plot_transmission, write_current_json, write_transmission_table
+    from hamtrans.negf.sweep import world_communicator
+
+    comm = world_communicator()
+    root = comm is None or comm.Get_rank() == 0
+    device, record_fermi, label = _transport_device(args)
+    fermi_level = args.fermi if args.fermi is not None else record_fermi
+    if fermi_level is None:
+        raise HamtransError("the input has no Fermi level: give --fermi (eV)")
+    options = SweepOptions(eta=args.eta, lead_method=args.lead_method, backend=args.backend,
+                           batch_size=args.batch_size, comm=comm, progress=root)
+    biased = biased_device(device, args.bias)
+    emin = fermi_level - 2.0 if args.emin is None else args.emin
+    emax = fermi_level + 2.0 if args.emax is None else args.emax
+    energies = np.linspace(emin, emax, args.points)
+    if root:
+        print(f"{label}: {device.n_orbitals} orbitals in {device.n_blocks} slabs (largest {device.block_sizes.max()}), "
+              f"leads of {device.left.n_orbitals}/{device.right.n_orbitals} orbitals; E_F = {fermi_level:.4f} eV")
+    t = transmission(biased, energies, options)
+    result = None
+    if args.bias != 0:
+        result = current(device, args.bias, args.temperature, fermi_level, options=options, tolerance=args.tolerance)
+    if not root:
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_transmission_table(out / "transmission.dat", energies, t, fermi_level)
+    settings = {"input": str(args.input), "axis": args.axis, "fermi_level_eV": fermi_level, "eta_eV": args.eta,
+                "lead_method": args.lead_method, "n_orbitals": device.n_orbitals, "slabs": device.n_blocks}
+    write_current_json(out / "current.json", result, settings)
+    window = (result.mu_right, result.mu_left) if result else None
+    plot_transmission(out / "transmission.png", energies, t, fermi_level, window,
+                      f"{label}, bias {args.bias:g} V, {args.temperature:g} K")
+    if result:
+        print(f"I = {result.current:.6e} A at {args.bias:g} V ({result.energies.size} energies, "
+              f"estimated error {result.error:.1e} A)")
+    print(f"wrote {out}/transmission.dat, transmission.png, current.json")
+
+
 def cmd_demo(args) -> None:
     from hamtrans.demo import run_demo
 
@@ -173,6 +243,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a dataset")
     p.add_argument("dataset")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("transport", help="T(E) and current of a device by NEGF (dataset .h5 or CSR folder)")
+    p.add_argument("input", help="dataset file (.h5) or folder with structure.xyz, H.csr, S.csr")
+    p.add_argument("--index", type=int, default=0, help="structure index in the dataset")
+    p.add_argument("--axis", default="x", choices=["x", "y", "z"], help="transport axis")
+    p.add_argument("--bias", type=float, default=0.0, help="bias V: mu_L = E_F + V/2, mu_R = E_F - V/2")
+    p.add_argument("--temperature", type=float, default=300.0, help="electrode temperature, K")
+    p.add_argument("--fermi", type=float, default=None, help="Fermi level eV (default: the dataset's)")
+    p.add_argument("--emin", type=float, default=None, help="lowest energy eV of the T(E) plot (default E_F - 2)")
+    p.add_argument("--emax", type=float, default=None, help="highest energy eV of the T(E) plot (default E_F + 2)")
+    p.add_argument("--points", type=int, default=201, help="energies of the T(E) grid")
+    p.add_argument("--tolerance", type=float, default=1e-3, help="relative tolerance of the adaptive current integral")
+    p.add_argument("--eta", type=float, default=0.0, help="imaginary energy eV (0 is exact with eigenmode leads)")
+    p.add_argument("--lead-method", default="eigenmode", choices=["eigenmode", "sancho-rubio"])
+    p.add_argument("--lead-cell", type=float, default=None, help="electrode period along the axis, Å (default: detect)")
+    p.add_argument("--lead-tolerance", type=float, default=1e-4, help="eV allowed between repeated electrode cells")
+    p.add_argument("--threshold", type=float, default=0.0, help="drop |H|, |S| below this before partitioning")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])
+    p.add_argument("--batch-size", type=int, default=16, help="energies per batched sweep")
+    p.add_argument("--basis", default="szv-molopt-sr-gth", help="basis of a CSR folder")
+    p.add_argument("--basis-file", default=None, help="CP2K basis file for --basis")
+    p.add_argument("--energy-unit", default="hartree", choices=["hartree", "ev"], help="unit of H.csr")
+    p.add_argument("--out", default="transport_out", help="output folder")
+    p.set_defaults(func=cmd_transport)
 
     p = sub.add_parser("demo", help="run the main job on embedded defaults")
     p.add_argument("--out", default="demo_out", help="output folder")

@@ -23,3 +23,15 @@ class AmbiguousImageError(HamtransError):
 
 class FileFormatError(HamtransError):
     """A matrix, structure or dataset file is truncated, corrupt or inconsistent."""
+
+
+class MatrixError(HamtransError):
+    """A Hamiltonian or overlap matrix is unusable: wrong shape, not Hermitian, S not positive definite."""
+
+
+class LeadError(HamtransError):
+    """A semi-infinite lead is unusable: cells that do not repeat, or a surface Green's function that did not converge."""
+
+
+class PartitionError(HamtransError):
+    """A device matrix is not block-tridiagonal with the chosen slabs."""

@@ -1,5 +1,34 @@
-"""NEGF quantum transport (recursive Green's function, open boundaries).
+"""NEGF quantum transport: open boundaries, batched recursive Green's function, Landauer current.
 
-Not implemented yet: arrives with issue 4. Input will be the open matrices of
-:meth:`hamtrans.data.BlockSparseMatrix.to_sparse` (``axis=``, ``shift=0/1``).
+Input: H, S (eV) of a two-terminal device plus orbital positions; see
+:class:`Device`. Energies in eV, current in A. Modules:
+
+``backend``    numpy/cupy array-module switch
+``leads``      lead principal layers, surface Green's functions (eigenmode, Sancho–Rubio), checks
+``partition``  block-tridiagonal slabs from the sparsity pattern
+``device``     the device: lead detection, repetition checks, potentials
+``rgf``        batched recursive Green's function sweeps (transmission, DOS, spectral functions)
+``sweep``      batching, MPI over energies, progress, BLAS threads
+``grids``      uniform and adaptive (batched Simpson) energy grids
+``landauer``   Fermi functions, bias window, Landauer current
+``bias``       potential profiles under bias
+``transport``  the public API: transmission, green_function, current
+``report``     files and plots of the ``hamtrans transport`` command
 """
+
+from hamtrans.negf.backend import cupy_available, get_backend
+from hamtrans.negf.bias import biased_device, linear_drop_potential
+from hamtrans.negf.device import Device
+from hamtrans.negf.grids import adaptive_simpson, uniform_grid
+from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, fermi, landauer_current
+from hamtrans.negf.leads import Lead, LeadWarning, self_energy, surface_green_function
+from hamtrans.negf.transport import (
+    CurrentResult, GreenFunctionResult, SweepOptions, current, green_function, lead_self_energies, transmission,
+)
+
+__all__ = [
+    "CONDUCTANCE_QUANTUM", "CurrentResult", "Device", "GreenFunctionResult", "Lead", "LeadWarning", "SweepOptions",
+    "adaptive_simpson", "biased_device", "cupy_available", "current", "fermi", "get_backend", "green_function",
+    "landauer_current", "lead_self_energies", "linear_drop_potential", "self_energy", "surface_green_function",
+    "transmission", "uniform_grid",
+]

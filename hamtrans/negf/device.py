@@ -1,0 +1,385 @@
+"""Two-terminal device: H, S in block-tridiagonal form plus its two leads.
+
+The device matrix covers the whole structure including the electrodes. Its first
+and last blocks are lead principal layers: the semi-infinite leads continue them
+periodically, so the self-energies attach there. :meth:`Device.from_matrices`
+finds everything from the orbital positions: the lead period (or the given
+``lead_cell``), the principal-layer thickness from the coupling range, the
+repetition of the electrode cells (positions and matrix blocks; a mismatch is an
+error), and the thinnest block-tridiagonal slabs in between.
+
+Internally orbitals are sorted along the transport axis (stable, so the orbitals
+of one atom stay together); ``order`` maps internal to input orbital indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from hamtrans.errors import LeadError, MatrixError
+from hamtrans.negf.leads import Lead
+from hamtrans.negf.partition import block_tridiagonal_partition, check_block_tridiagonal, coupling_pattern
+
+AXES = {"x": 0, "y": 1, "z": 2}
+
+
+@dataclass(frozen=True)
+class DeviceBlocks:
+    """Dense blocks of ``H`` (eV) and ``S``: diagonal ``(n_i, n_i)`` and upper ``(n_i, n_i+1)``.
+
+    ``diagonal_coupling[i]`` is True when both upper blocks ``i`` are diagonal matrices.
+    """
+
+    h_diagonal: list
+    s_diagonal: list
+    h_upper: list
+    s_upper: list
+    diagonal_coupling: list[bool]
+
+
+@dataclass(frozen=True, eq=False)
+class Device:
+    """A two-terminal device in block-tridiagonal form.
+
+    Attributes
+    ----------
+    hamiltonian, overlap
+        ``(N, N)`` sparse H (eV) and S in internal (axis-sorted) orbital order.
+    block_sizes
+        Orbitals per slab; the first and last slab are lead principal layers.
+    left, right
+        The leads; ``left.h00`` is the first block, ``right.h00`` the last.
+    order
+        ``order[k]`` = input index of internal orbital ``k``.
+    orbital_positions
+        ``(N, 3)`` Å, internal order.
+    orbital_atoms
+        Atom index (input numbering) of each internal orbital.
+    axis
+        Transport axis (0, 1, 2).
+    """
+
+    hamiltonian: sp.csr_matrix
+    overlap: sp.csr_matrix
+    block_sizes: np.ndarray
+    left: Lead
+    right: Lead
+    order: np.ndarray
+    orbital_positions: np.ndarray
+    orbital_atoms: np.ndarray
+    axis: int = 0
+    lead_tolerance: float = 1e-4
+    _blocks: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        sizes = np.asarray(self.block_sizes)
+        if sizes[0] != self.left.n_orbitals or sizes[-1] != self.right.n_orbitals:
+            raise LeadError(
+                f"end blocks have {sizes[0]} and {sizes[-1]} orbitals but the leads have "
+                f"{self.left.n_orbitals} and {self.right.n_orbitals}"
+            )
+        check_block_tridiagonal(coupling_pattern(self.hamiltonian, self.overlap), sizes)
+        blocks = self.blocks()
+        for name, lead, h, s in (("left", self.left, blocks.h_diagonal[0], blocks.s_diagonal[0]),
+                                 ("right", self.right, blocks.h_diagonal[-1], blocks.s_diagonal[-1])):
+            mismatch = max(np.abs(h - lead.h00 - lead.shift * lead.s00).max(), np.abs(s - lead.s00).max())
+            if mismatch > self.lead_tolerance:
+                raise LeadError(
+                    f"the device's {name} end block differs from the {name} lead cell by {mismatch:.2e} eV "
+                    f"(tolerance {self.lead_tolerance:g}): the end of the device must be one lead principal layer"
+                )
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_matrices(
+        cls,
+        hamiltonian,
+        overlap,
+        orbital_positions: np.ndarray,
+        axis: int | str = 0,
+        lead_cell: float | None = None,
+        orbital_atoms: np.ndarray | None = None,
+        lead_tolerance: float = 1e-4,
+        position_tolerance: float = 1e-3,
+        hermitian_tolerance: float = 1e-8,
+        threshold: float = 0.0,
+    ) -> "Device":
+        """Build a device from whole-structure matrices and orbital positions.
+
+        Parameters
+        ----------
+        hamiltonian, overlap
+            ``(N, N)`` H (eV) and S, sparse or dense, Γ-folded in the transverse
+            directions and open along ``axis`` (e.g. ``BlockSparseMatrix.to_sparse(axis=0)``).
+        orbital_positions
+            ``(N, 3)`` Å, the position of the atom carrying each orbital.
+        axis
+            Transport axis, ``0/1/2`` or ``"x"/"y"/"z"``.
+        lead_cell
+            Period of the electrodes along the axis (Å); detected from the
+            positions when ``None``. The principal layer is the smallest multiple
+            of it that contains the coupling range.
+        orbital_atoms
+            Atom index of each orbital; derived from runs of equal positions if ``None``.
+        lead_tolerance
+            Largest allowed difference (eV) between repeated electrode cells.
+        position_tolerance
+            Å, for matching translated electrode atoms.
+        hermitian_tolerance
+            Relative tolerance of the hermiticity checks.
+        threshold
+            Couplings with ``|H|`` and ``|S|`` ≤ threshold are dropped before partitioning.
+        """
+        axis = AXES.get(axis, axis) if isinstance(axis, str) else int(axis)
+        h, s = _validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
+        positions = np.asarray(orbital_positions, float)
+        atoms = _orbital_atoms(positions) if orbital_atoms is None else np.asarray(orbital_atoms)
+        order = np.argsort(positions[:, axis], kind="stable")
+        h, s = h[order][:, order].tocsr(), s[order][:, order].tocsr()
+        positions, atoms = positions[order], atoms[order]
+        pattern = coupling_pattern(h, s)
+        x = positions[:, axis]
+        left_cells = _principal_layers(x - x[0], positions, atoms, pattern, axis, lead_cell, position_tolerance, "left")
+        right_cells = _principal_layers(x[-1] - x, positions, atoms, pattern, axis, lead_cell, position_tolerance, "right")
+        left = _lead_from_cells(h, s, *left_cells, lead_tolerance, "left")
+        right = _lead_from_cells(h, s, *right_cells, lead_tolerance, "right")
+        sizes = block_tridiagonal_partition(pattern, left.n_orbitals, right.n_orbitals)
+        device = cls(h, s, sizes, left, right, order, positions, atoms, axis, lead_tolerance)
+        device.check_overlap_positive_definite()
+        return device
+
+    @classmethod
+    def from_atoms(cls, hamiltonian, overlap, atoms, basis, axis: int | str = 0, **kwargs) -> "Device":
+        """Device from matrices of an ASE structure in an :class:`~hamtrans.data.basis.OrbitalBasis`."""
+        counts = basis.orbital_counts(atoms.numbers)
+        atom_index = np.repeat(np.arange(len(atoms)), counts)
+        return cls.from_matrices(hamiltonian, overlap, atoms.positions[atom_index], axis, orbital_atoms=atom_index, **kwargs)
+
+    @classmethod
+    def from_record(cls, record, axis: int | str = 0, **kwargs) -> "Device":
+        """Device from a dataset :class:`~hamtrans.data.formats.Record` (open along ``axis``)."""
+        if record.hamiltonian is None:
+            raise MatrixError(f"record {record.name!r} has no Hamiltonian blocks")
+        axis = AXES.get(axis, axis) if isinstance(axis, str) else int(axis)
+        h = record.hamiltonian.to_sparse(axis=axis)
+        s = record.overlap.to_sparse(axis=axis)
+        return cls.from_atoms(h, s, record.atoms, record.hamiltonian.basis, axis, **kwargs)
+
+    # -- views ---------------------------------------------------------------------------
+    @property
+    def n_orbitals(self) -> int:
+        return self.hamiltonian.shape[0]
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.block_sizes)
+
+    @property
+    def bounds(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.block_sizes)])
+
+    def blocks(self) -> DeviceBlocks:
+        """Dense diagonal and upper blocks (cached)."""
+        if "dense" not in self._blocks:
+            b = self.bounds
+            h, s = self.hamiltonian, self.overlap
+            diag = [slice(b[i], b[i + 1]) for i in range(self.n_blocks)]
+            h_upper = [h[diag[i], diag[i + 1]] for i in range(self.n_blocks - 1)]
+            s_upper = [s[diag[i], diag[i + 1]] for i in range(self.n_blocks - 1)]
+            self._blocks["dense"] = DeviceBlocks(
+                [h[d, d].toarray() for d in diag], [s[d, d].toarray() for d in diag],
+                [u.toarray() for u in h_upper], [u.toarray() for u in s_upper],
+                [_is_diagonal(a) and _is_diagonal(b) for a, b in zip(h_upper, s_upper)],
+            )
+        return self._blocks["dense"]
+
+    def to_input_order(self, values: np.ndarray) -> np.ndarray:
+        """Per-orbital values (last axis, internal order) -> input orbital order."""
+        out = np.empty_like(values)
+        out[..., self.order] = values
+        return out
+
+    def per_atom(self, values: np.ndarray) -> np.ndarray:
+        """Sum per-orbital values (last axis, internal order) over atoms (input atom numbering)."""
+        n_atoms = int(self.orbital_atoms.max()) + 1
+        out = np.zeros(values.shape[:-1] + (n_atoms,), dtype=values.dtype)
+        np.add.at(out, (..., self.orbital_atoms), values)
+        return out
+
+    def reversed(self) -> "Device":
+        """The mirror device (transport axis flipped): leads swap, T must not change."""
+        n = self.n_orbitals
+        flip = np.arange(n)[::-1]
+        positions = self.orbital_positions[flip].copy()
+        positions[:, self.axis] *= -1
+        mirror = lambda lead: Lead(lead.h00, lead.s00, lead.h01.conj().T, lead.s01.conj().T, lead.shift)
+        new_left = _permuted_lead(mirror(self.right), np.arange(self.block_sizes[-1])[::-1])
+        new_right = _permuted_lead(mirror(self.left), np.arange(self.block_sizes[0])[::-1])
+        h = self.hamiltonian[flip][:, flip].tocsr()
+        s = self.overlap[flip][:, flip].tocsr()
+        return Device(h, s, self.block_sizes[::-1].copy(), new_left, new_right, self.order[flip],
+                      positions, self.orbital_atoms[flip], self.axis, self.lead_tolerance)
+
+    def with_potential(self, orbital_potential: np.ndarray) -> "Device":
+        """Device with a potential energy ``U`` (eV per orbital, input order) added as ``½(U S + S U)``.
+
+        ``U`` must be constant over each end block; the leads are shifted rigidly by
+        that value (the electrodes' bands move with their potential).
+        """
+        potential = np.asarray(orbital_potential, float)
+        if potential.shape != (self.n_orbitals,):
+            raise MatrixError(f"potential must have one value per orbital ({self.n_orbitals}), got {potential.shape}")
+        u = potential[self.order]
+        first, last = self.block_sizes[0], self.block_sizes[-1]
+        shifts = []
+        for name, part in (("left", u[:first]), ("right", u[-last:])):
+            if np.ptp(part) > 1e-12:
+                raise MatrixError(f"the potential varies over the {name} lead principal layer; "
+                                  "it must be flat there (the lead is shifted rigidly)")
+            shifts.append(float(part[0]))
+        diag_u = sp.diags(u)
+        shift = 0.5 * (diag_u @ self.overlap + self.overlap @ diag_u)
+        return Device((self.hamiltonian + shift).tocsr(), self.overlap, self.block_sizes,
+                      self.left.shifted(self.left.shift + shifts[0]), self.right.shifted(self.right.shift + shifts[1]),
+                      self.order, self.orbital_positions, self.orbital_atoms, self.axis, self.lead_tolerance)
+
+    def check_overlap_positive_definite(self) -> None:
+        """Block LDLᴴ of S along the slabs; raise :class:`MatrixError` naming the first failing block."""
+        blocks = self.blocks()
+        schur = blocks.s_diagonal[0]
+        for i in range(self.n_blocks):
+            if i:
+                coupling = blocks.s_upper[i - 1]
+                schur = blocks.s_diagonal[i] - coupling.conj().T @ np.linalg.solve(schur, coupling)
+            try:
+                np.linalg.cholesky(schur)
+            except np.linalg.LinAlgError:
+                smallest = np.linalg.eigvalsh(schur).min()
+                raise MatrixError(f"overlap S is not positive definite (slab {i}: smallest Schur-complement "
+                                  f"eigenvalue {smallest:.3e})") from None
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _validated_matrices(hamiltonian, overlap, positions, tolerance: float, threshold: float):
+    h, s = sp.csr_matrix(hamiltonian), sp.csr_matrix(overlap)
+    n = h.shape[0]
+    if h.shape != (n, n) or s.shape != (n, n):
+        raise MatrixError(f"H {h.shape} and S {s.shape} must be square and of the same shape")
+    if np.shape(positions) != (n, 3):
+        raise MatrixError(f"orbital_positions must have shape ({n}, 3), got {np.shape(positions)}")
+    if not np.isfinite(np.asarray(positions)).all():
+        raise MatrixError("orbital_positions contain NaN or infinity")
+    for name, m in (("H", h), ("S", s)):
+        if not np.isfinite(m.data).all():
+            raise MatrixError(f"{name} contains NaN or infinity")
+        error = abs(m - m.conj().T).max() if m.nnz else 0.0
+        if error > tolerance * max(1.0, abs(m).max()):
+            raise MatrixError(f"{name} is not Hermitian: max |{name} − {name}ᴴ| = {error:.3e}")
+    if threshold > 0:
+        keep = (abs(h) > threshold) + (abs(s) > threshold)
+        h, s = h.multiply(keep).tocsr(), s.multiply(keep).tocsr()
+    if np.any(s.diagonal().real <= 0):
+        raise MatrixError("overlap S has a non-positive diagonal element: S is not positive definite")
+    return h, s
+
+
+def _is_diagonal(block: sp.spmatrix) -> bool:
+    coo = block.tocoo()
+    return block.shape[0] == block.shape[1] and bool(np.all(coo.row[coo.data != 0] == coo.col[coo.data != 0]))
+
+
+def _orbital_atoms(positions: np.ndarray) -> np.ndarray:
+    """Atom index per orbital from runs of identical positions (input order)."""
+    new_atom = np.ones(len(positions), bool)
+    new_atom[1:] = np.any(positions[1:] != positions[:-1], axis=1)
+    return np.cumsum(new_atom) - 1
+
+
+def _atom_table(positions, atoms, members):
+    """Unique atoms among orbital indices ``members``: ``(atom ids, positions, orbital lists)``."""
+    ids, first = np.unique(atoms[members], return_index=True)
+    orbitals = [members[atoms[members] == a] for a in ids]
+    return ids, positions[members[first]], orbitals
+
+
+def _translation_map(positions, atoms, cell_a, cell_b, translation, tolerance):
+    """Orbital indices of ``cell_b`` ordered like ``cell_a`` after translating ``cell_a`` by ``translation``; None if no match."""
+    _, pos_a, orb_a = _atom_table(positions, atoms, cell_a)
+    _, pos_b, orb_b = _atom_table(positions, atoms, cell_b)
+    if len(pos_a) != len(pos_b):
+        return None
+    mapped = []
+    distance = np.linalg.norm((pos_a + translation)[:, None, :] - pos_b[None, :, :], axis=-1)
+    for k in range(len(pos_a)):
+        j = int(np.argmin(distance[k]))
+        if distance[k, j] > tolerance or len(orb_b[j]) != len(orb_a[k]):
+            return None
+        mapped.append(orb_b[j])
+    return np.concatenate(mapped)
+
+
+def _principal_layers(depth, positions, atoms, pattern, axis, lead_cell, tolerance, side):
+    """Outer and inner principal layer of one end: ``(outer, inner_mapped_to_outer, thickness)``.
+
+    ``depth`` is each orbital's distance from this end along the axis (Å).
+    """
+    step = np.zeros(3)
+    step[axis] = 1.0 if side == "left" else -1.0
+    periods = [lead_cell] if lead_cell is not None else _candidate_periods(depth, positions, atoms, axis, tolerance)
+    total = depth.max()
+    for period in periods:
+        for multiple in range(1, int(total // period) + 1):
+            thickness = multiple * period
+            if 2 * thickness > total + tolerance:
+                break
+            cells = np.floor((depth + tolerance) / thickness).astype(int)
+            outer, inner = np.flatnonzero(cells == 0), np.flatnonzero(cells == 1)
+            inner_mapped = _translation_map(positions, atoms, outer, inner, step * thickness, tolerance)
+            if inner_mapped is None:
+                break  # this period does not repeat: try the next candidate
+            reach = pattern[outer].tocoo().col
+            if np.all(cells[reach] <= 1):
+                return outer, inner_mapped, thickness
+    hint = "" if lead_cell is None else f" with lead_cell={lead_cell} Å"
+    raise LeadError(
+        f"no repeating {side} lead principal layer found{hint}: the electrode must contain two identical "
+        "cells (positions within position_tolerance) at least as thick as the coupling range; "
+        "lengthen the electrode or pass lead_cell="
+    )
+
+
+def _candidate_periods(depth, positions, atoms, axis, tolerance):
+    """Pure translations along the axis that map the outermost atom onto an equal atom, ascending."""
+    first = np.argmin(depth)
+    transverse = [a for a in range(3) if a != axis]
+    same_line = np.all(np.abs(positions[:, transverse] - positions[first, transverse]) < tolerance, axis=1)
+    n_first = np.sum(atoms == atoms[first])
+    candidates = []
+    for d in np.unique(np.round(depth[same_line & (depth > 0.1)], 6)):
+        j = np.flatnonzero(same_line & (np.abs(depth - d) < 1e-6))[0]
+        if np.sum(atoms == atoms[j]) == n_first:
+            candidates.append(float(d))
+    return candidates
+
+
+def _lead_from_cells(h, s, outer, inner, thickness, tolerance, side) -> Lead:
+    h00, s00 = h[outer][:, outer].toarray(), s[outer][:, outer].toarray()
+    mismatch = max(np.abs(h[inner][:, inner].toarray() - h00).max(), np.abs(s[inner][:, inner].toarray() - s00).max())
+    if mismatch > tolerance:
+        raise LeadError(
+            f"{side} electrode cells do not repeat: the second principal layer ({thickness:.3f} Å) differs from the "
+            f"first by {mismatch:.2e} eV (lead_tolerance {tolerance:g}); use unperturbed electrode cells"
+        )
+    if side == "left":  # outer cell n, inner cell n + 1 along +axis
+        return Lead(h00, s00, h[outer][:, inner].toarray(), s[outer][:, inner].toarray())
+    return Lead(h00, s00, h[inner][:, outer].toarray(), s[inner][:, outer].toarray())
+
+
+def _permuted_lead(lead: Lead, perm: np.ndarray) -> Lead:
+    p = np.ix_(perm, perm)
+    return Lead(lead.h00[p], lead.s00[p], lead.h01[p], lead.s01[p], lead.shift)

@@ -1,0 +1,43 @@
+"""Landauer–Büttiker current and Fermi functions (energies in eV, current in A)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.constants import Boltzmann, e, h
+from scipy.special import expit
+
+#: Conductance quantum with spin degeneracy, 2e²/h (S): I [A] = G0 · ∫ T (f_L − f_R) dE [eV].
+CONDUCTANCE_QUANTUM = 2 * e**2 / h
+#: Boltzmann constant in eV/K.
+BOLTZMANN_EV = Boltzmann / e
+#: Half-width of the bias window beyond the chemical potentials, in kT (f < 1e-13 beyond).
+WINDOW_KT = 30.0
+
+
+def thermal_energy(temperature: float) -> float:
+    """k_B T in eV for ``temperature`` in K (≥ 0)."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be ≥ 0 K, got {temperature}")
+    return BOLTZMANN_EV * temperature
+
+
+def fermi(energies: np.ndarray, chemical_potential: float, kt: float) -> np.ndarray:
+    """Fermi–Dirac occupation; a step (½ at μ) for ``kt = 0``."""
+    energies = np.asarray(energies, float)
+    if kt == 0:
+        return np.where(energies < chemical_potential, 1.0, np.where(energies > chemical_potential, 0.0, 0.5))
+    return expit(-(energies - chemical_potential) / kt)
+
+
+def bias_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, float]:
+    """Energy interval (eV) outside which ``|f_L − f_R|`` < 1e-13."""
+    return min(mu_left, mu_right) - WINDOW_KT * kt, max(mu_left, mu_right) + WINDOW_KT * kt
+
+
+def landauer_current(energies: np.ndarray, transmission: np.ndarray, mu_left: float, mu_right: float, kt: float) -> float:
+    """``I = (2e/h) ∫ T(E) [f_L(E) − f_R(E)] dE`` (A) by the trapezoid rule on the given grid.
+
+    Positive when electrons flow from left to right (``μ_L > μ_R``).
+    """
+    window = fermi(energies, mu_left, kt) - fermi(energies, mu_right, kt)
+    return float(CONDUCTANCE_QUANTUM * np.trapezoid(transmission * window, energies))

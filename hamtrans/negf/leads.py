@@ -1,0 +1,436 @@
+"""Semi-infinite leads: surface Green's functions and self-energies.
+
+A lead is one principal layer (``h00``, ``s00``) repeated along the transport axis,
+``h01``/``s01`` coupling a cell to the next one in the +axis direction. Everything
+is written for the matrix ``M(z) = z S − H`` (energies in eV, ``z = E + iη``)::
+
+    a0 = z s00 − h00,   a_out = coupling of a cell to its outer neighbour,
+                        a_in  = coupling of a cell to its inner neighbour.
+
+For the right lead (extends to +∞) ``a_out = z s01 − h01``; for the left lead the
+roles swap (``a_out = z s01ᴴ − h01ᴴ``). The surface Green's function solves
+``g = (a0 − a_out g a_in)⁻¹`` and the self-energy of the device block next to the
+lead is ``Σ = a_out g a_in`` (the device's end block is itself a lead cell). Both
+``H01`` and ``S01`` enter, so non-orthogonal bases are exact.
+
+Two methods:
+
+``eigenmode`` (default, exact)
+    Generalised eigenproblem of the lead pencil ``(a_in + λ a0 + λ² a_out) u = 0``
+    solved by QZ, so rank-deficient couplings (infinite/zero λ) are fine. Outgoing
+    modes are ``|λ| < 1`` or ``|λ| = 1`` with outward group velocity (velocities are
+    diagonalised inside degenerate groups). ``g = (a0 + a_out U Λ U⁻¹)⁻¹``.
+    Runs on the host (scipy); needs no η.
+``sancho-rubio``
+    Decimation (López Sancho et al. 1985), batched over energies on any backend;
+    needs η > 0 and its error is of order η.
+
+Every result is checked: the fixed-point residual and the retarded root
+(``i(Σ − Σᴴ)`` positive semidefinite). A failure raises :class:`LeadError` naming
+the energy and residual (or warns, with ``on_failure="warn"``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import scipy.linalg
+
+from hamtrans.errors import LeadError
+from hamtrans.negf.backend import Backend, get_backend
+
+Side = Literal["left", "right"]
+LEAD_METHODS = ("eigenmode", "sancho-rubio")
+
+#: Imaginary energy (eV) added when an energy sits on a lead band edge, where the
+#: outgoing modes are defective (zero velocity). Documented in the README.
+BAND_EDGE_ETA = 1e-6
+
+
+class LeadWarning(UserWarning):
+    """A lead needed a fallback (band edge) or failed a check with ``on_failure="warn"``."""
+
+
+@dataclass(frozen=True)
+class Lead:
+    """One principal layer of a periodic semi-infinite lead.
+
+    Attributes
+    ----------
+    h00, s00
+        Onsite Hamiltonian (eV) and overlap of one cell, ``(n, n)`` Hermitian.
+    h01, s01
+        Coupling of a cell to the next cell along +axis, ``(n, n)``.
+    shift
+        Rigid potential energy of the lead (eV): the lead is evaluated at ``z − shift``
+        (an applied bias moves the electrode bands rigidly).
+    """
+
+    h00: np.ndarray
+    s00: np.ndarray
+    h01: np.ndarray
+    s01: np.ndarray
+    shift: float = 0.0
+
+    def __post_init__(self) -> None:
+        shapes = {a.shape for a in (self.h00, self.s00, self.h01, self.s01)}
+        if len(shapes) != 1 or len(next(iter(shapes))) != 2 or self.h00.shape[0] != self.h00.shape[1]:
+            raise LeadError(f"lead blocks must all be square and of one shape; got {sorted(shapes)}")
+        for name in ("h00", "s00"):
+            block = getattr(self, name)
+            error = np.abs(block - block.conj().T).max(initial=0.0)
+            if error > 1e-8 * max(1.0, np.abs(block).max()):
+                raise LeadError(f"lead {name} is not Hermitian (max |M − Mᴴ| = {error:.2e})")
+
+    @property
+    def n_orbitals(self) -> int:
+        return self.h00.shape[0]
+
+    def shifted(self, shift: float) -> "Lead":
+        """The same lead with rigid potential energy ``shift`` (eV)."""
+        return replace(self, shift=float(shift))
+
+    def bands(self, k: np.ndarray) -> np.ndarray:
+        """Band energies (eV) at Bloch phases ``k`` (radians per cell), ``(len(k), n)``."""
+        energies = []
+        for phase in np.atleast_1d(k):
+            h = self.h00 + self.h01 * np.exp(1j * phase) + self.h01.conj().T * np.exp(-1j * phase)
+            s = self.s00 + self.s01 * np.exp(1j * phase) + self.s01.conj().T * np.exp(-1j * phase)
+            energies.append(scipy.linalg.eigh(h, s, eigvals_only=True) + self.shift)
+        return np.array(energies)
+
+    def same_as(self, other: "Lead") -> bool:
+        """True when both leads have identical blocks and shift (one mode solve serves both)."""
+        return self.shift == other.shift and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in ("h00", "s00", "h01", "s01")
+        )
+
+
+def lead_couplings(lead: Lead, z: np.ndarray, side: Side, backend: Backend | None = None):
+    """Blocks ``a0, a_out, a_in`` of ``M(z) = zS − H`` for a lead, each ``(n_E, n, n)``."""
+    backend = backend or get_backend("numpy")
+    xp = backend.xp
+    z = xp.asarray(z, dtype=complex)[:, None, None] - lead.shift
+    h00, s00, h01, s01 = (backend.asarray(a, dtype=complex) for a in (lead.h00, lead.s00, lead.h01, lead.s01))
+    a0 = z * s00 - h00
+    forward = z * s01 - h01
+    backward = z * s01.conj().T - h01.conj().T
+    if side == "right":
+        return a0, forward, backward
+    if side == "left":
+        return a0, backward, forward
+    raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+
+
+# -- eigenmode method ----------------------------------------------------------------
+
+
+class _DefectiveModes(Exception):
+    """Outgoing modes are not a basis (band edge): retry off the real axis."""
+
+
+@dataclass(frozen=True)
+class _Modes:
+    """Modes of one energy: ``λ = alpha/beta``, vectors ``u`` (``first``) and ``λu`` (``second``).
+
+    ``zero_right``/``zero_left`` hold the trivial modes a reduced solve leaves out:
+    λ = 0 (orbitals that do not couple backwards) and λ = ∞ (that do not couple
+    forwards), as columns of the identity.
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    zero_right: np.ndarray
+    zero_left: np.ndarray
+
+
+def _lead_modes(a0, a_fwd, a_bwd, coupled: tuple[np.ndarray, np.ndarray], condition_limit: float = 1e8) -> _Modes:
+    """All modes of ``(a_bwd + λ a0 + λ² a_fwd) u = 0`` (``ψ_n = λⁿ u`` along +axis), one energy.
+
+    Three routes, cheapest first:
+
+    * reduced pencil (couplings touch only some orbitals, as with Gaussian
+      bases and principal layers of several cells): with ``R`` the orbitals that
+      couple forward and ``C`` those coupled from behind, eliminating the rest
+      through ``a0⁻¹`` leaves a pencil of size ``|R| + |C|`` instead of ``2n``;
+    * companion matrix when ``a_fwd`` is well conditioned (standard eigenproblem);
+    * QZ on the full ``2n`` pencil otherwise (λ = 0 and ∞ are fine there).
+    """
+    n = a0.shape[0]
+    rows, cols = coupled
+    empty = np.zeros((n, 0))
+    if len(rows) + len(cols) <= 1.5 * n and np.linalg.cond(a0) < 1e10:
+        backward, forward = a_bwd[:, rows], a_fwd[:, cols]
+        solved = np.linalg.solve(a0, np.concatenate([backward, forward], axis=1))
+        g_b, g_f = solved[:, : len(rows)], solved[:, len(rows):]
+        pencil_a = np.block([[g_b[rows], np.zeros((len(rows), len(cols)))], [g_b[cols], np.eye(len(cols))]])
+        pencil_b = -np.block([[np.eye(len(rows)), g_f[rows]], [np.zeros((len(cols), len(rows))), g_f[cols]]])
+        (alpha, beta), vectors = scipy.linalg.eig(pencil_a, pencil_b, homogeneous_eigvals=True)
+        x, w = vectors[: len(rows)], vectors[len(rows):]
+        u = g_b @ x * beta + g_f @ w * alpha  # ∝ a0⁻¹(B x + λ F w), finite for λ = 0 and ∞
+        identity = np.eye(n)
+        return _Modes(alpha, beta, u, u, identity[:, np.setdiff1d(np.arange(n), rows)],
+                      identity[:, np.setdiff1d(np.arange(n), cols)])
+    identity, zero = np.eye(n), np.zeros((n, n))
+    if np.linalg.cond(a_fwd) < condition_limit:
+        companion = np.block([[zero, identity], [-np.linalg.solve(a_fwd, a_bwd), -np.linalg.solve(a_fwd, a0)]])
+        lam, vectors = np.linalg.eig(companion)
+        return _Modes(lam, np.ones_like(lam), vectors[:n], vectors[n:], empty, empty)
+    pencil_a = np.block([[zero, identity], [-a_bwd, -a0]])
+    pencil_b = np.block([[identity, zero], [zero, a_fwd]])
+    (alpha, beta), vectors = scipy.linalg.eig(pencil_a, pencil_b, homogeneous_eigvals=True)
+    return _Modes(alpha, beta, vectors[:n], vectors[n:], empty, empty)
+
+
+def _outgoing_transfer(modes: _Modes, a_fwd_real, side: Side, unit_tolerance: float = 1e-6) -> np.ndarray:
+    """Transfer matrix ``F`` (``ψ_outer = F ψ``) from the outgoing modes of one side."""
+    alpha, beta, first, second = modes.alpha, modes.beta, modes.first, modes.second
+    n = first.shape[0]
+    modulus_a, modulus_b = np.abs(alpha), np.abs(beta)
+    inside = modulus_a < (1.0 - unit_tolerance) * modulus_b
+    outside = modulus_a > (1.0 + unit_tolerance) * modulus_b
+    on_circle = ~inside & ~outside
+    if side == "right":  # decaying towards +∞: |λ| < 1, vector u, ratio λ
+        columns, ratios = [first[:, inside], modes.zero_right], [alpha[inside] / beta[inside]]
+    else:                # decaying towards −∞: |λ| > 1, vector λu (finite also for λ = ∞), ratio 1/λ
+        columns, ratios = [second[:, outside], modes.zero_left], [beta[outside] / alpha[outside]]
+    ratios.append(np.zeros(columns[1].shape[1]))
+    if on_circle.any():
+        lam = alpha[on_circle] / beta[on_circle]
+        u, lam = _propagating(first[:, on_circle], lam, a_fwd_real, outward=1 if side == "right" else -1)
+        columns.append(u)
+        ratios.append(lam if side == "right" else 1 / lam)
+    vectors = np.concatenate(columns, axis=1)
+    ratio = np.concatenate(ratios)
+    if vectors.shape[1] != n:
+        raise _DefectiveModes(f"{vectors.shape[1]} outgoing modes for {n} orbitals")
+    vectors = vectors / np.linalg.norm(vectors, axis=0)
+    if np.linalg.cond(vectors) > 1e12:
+        raise _DefectiveModes("outgoing modes are linearly dependent")
+    return np.linalg.solve(vectors.T, (vectors * ratio).T).T
+
+
+def _propagating(modes: np.ndarray, lam: np.ndarray, a_fwd: np.ndarray, outward: int, group_tolerance: float = 1e-7):
+    """Unit-modulus modes moving along ``outward`` (+1/−1).
+
+    The velocity of mode ``u`` is ``v ∝ 2 Im(λ uᴴ a u) / uᴴu`` with ``a = E s01 − h01``.
+    Degenerate λ (e.g. symmetric transverse modes) mix right and left movers, so
+    inside such a group the current operator ``J = −i(λ uᴴ a u − λ̄ uᴴ aᴴ u)`` is
+    diagonalised first.
+    """
+    modes = modes / np.linalg.norm(modes, axis=0)
+    scale = max(np.abs(a_fwd).max(), 1e-300)
+    distance = np.abs(lam[:, None] - lam[None, :])
+    single = (distance < group_tolerance).sum(axis=1) == 1
+    velocity = 2 * np.imag(lam[single] * np.einsum("ik,ij,jk->k", modes[:, single].conj(), a_fwd, modes[:, single]))
+    if np.any(np.abs(velocity) < 1e-6 * scale):
+        raise _DefectiveModes("zero group velocity")
+    keep = outward * velocity > 0
+    kept_u, kept_l = [modes[:, single][:, keep]], [lam[single][keep]]
+    unassigned = ~single
+    for first in np.flatnonzero(unassigned):
+        if not unassigned[first]:
+            continue
+        group = unassigned & (distance[first] < group_tolerance)
+        unassigned &= ~group
+        u, mean_lam = modes[:, group], lam[group].mean()
+        current = -1j * (mean_lam * u.conj().T @ a_fwd @ u - np.conj(mean_lam) * u.conj().T @ a_fwd.conj().T @ u)
+        try:
+            group_velocity, rotation = scipy.linalg.eigh((current + current.conj().T) / 2, u.conj().T @ u)
+        except np.linalg.LinAlgError:  # parallel mode vectors: a Jordan block
+            raise _DefectiveModes("coalescing modes") from None
+        if np.any(np.abs(group_velocity) < 1e-6 * scale):
+            raise _DefectiveModes("zero group velocity")
+        group_keep = outward * group_velocity > 0
+        kept_u.append(u @ rotation[:, group_keep])
+        kept_l.append(np.full(group_keep.sum(), mean_lam))
+    return np.concatenate(kept_u, axis=1), np.concatenate(kept_l)
+
+
+def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band_edge_eta: float):
+    """Surface Green's functions of the requested sides from one mode solve per energy.
+
+    Returns ``(surfaces, used)``: per side the ``(n_E, n, n)`` array and the
+    energies actually used (``z + i·band_edge_eta`` where a band edge forced it).
+    """
+    a0s, forwards, backwards = lead_couplings(lead, z, "right")
+    _, forwards_real, _ = lead_couplings(lead, z.real, "right")
+    surfaces = {side: np.empty_like(a0s) for side in sides}
+    used = {side: z.copy() for side in sides}
+    structure = (lead.h01 != 0) | (lead.s01 != 0)
+    coupled = (np.flatnonzero(structure.any(axis=1)), np.flatnonzero(structure.any(axis=0)))
+    for k in range(len(z)):
+        a0, fwd, bwd, fwd_real = a0s[k], forwards[k], backwards[k], forwards_real[k]
+        modes = _lead_modes(a0, fwd, bwd, coupled)
+        for side in sides:
+            try:
+                transfer = _outgoing_transfer(modes, fwd_real, side)
+                outer = fwd if side == "right" else bwd
+            except _DefectiveModes as reason:
+                warnings.warn(f"{side} lead at E = {z[k].real:.10g} eV: {reason} (band edge); "
+                              f"using E + {band_edge_eta:g}i eV there", LeadWarning, stacklevel=4)
+                shifted = np.array([z[k] + 1j * band_edge_eta])
+                (a0_s,), (fwd_s,), (bwd_s,) = lead_couplings(lead, shifted, "right")
+                transfer = _outgoing_transfer(_lead_modes(a0_s, fwd_s, bwd_s, coupled), fwd_real, side)
+                a0, outer = a0_s, (fwd_s if side == "right" else bwd_s)
+                used[side][k] = shifted[0]
+            surfaces[side][k] = np.linalg.inv(a0 + outer @ transfer)
+            a0 = a0s[k]
+    return surfaces, used
+
+
+# -- Sancho–Rubio decimation ------------------------------------------------------------
+
+
+def _sancho_rubio_surface(a0, a_out, a_in, xp, tolerance: float, max_iterations: int):
+    """Batched decimation; returns ``(g, converged)`` with ``converged`` per energy."""
+    scale = float(xp.abs(a0).max()) or 1.0
+    surface_inv, bulk_inv, alpha, beta = a0.copy(), a0.copy(), a_out.copy(), a_in.copy()
+    n = a0.shape[-1]
+    for _ in range(max_iterations):
+        solved = xp.linalg.solve(bulk_inv, xp.concatenate([alpha, beta], axis=-1))
+        g_alpha, g_beta = solved[..., :n], solved[..., n:]
+        alpha_g_beta = alpha @ g_beta
+        surface_inv = surface_inv - alpha_g_beta
+        bulk_inv = bulk_inv - alpha_g_beta - beta @ g_alpha
+        alpha, beta = -(alpha @ g_alpha), -(beta @ g_beta)
+        size = xp.maximum(xp.abs(alpha).max(axis=(1, 2)), xp.abs(beta).max(axis=(1, 2)))
+        if bool((size < tolerance * scale).all()):
+            break
+    return xp.linalg.inv(surface_inv), size < tolerance * scale
+
+
+# -- public API ----------------------------------------------------------------------
+
+
+def surface_green_function(lead: Lead, z: np.ndarray, side: Side, **kwargs):
+    """Surface Green's function ``g(z)`` of one side, ``(n_E, n, n)`` (1/eV); see :func:`surface_green_functions`."""
+    return surface_green_functions(lead, z, (side,), **kwargs)[side]
+
+
+def surface_green_functions(
+    lead: Lead,
+    z: np.ndarray,
+    sides: tuple[Side, ...] = ("left", "right"),
+    method: str = "eigenmode",
+    backend: str | Backend = "numpy",
+    band_edge_eta: float = BAND_EDGE_ETA,
+    tolerance: float = 1e-13,
+    max_iterations: int = 200,
+    check: bool = True,
+    on_failure: Literal["raise", "warn"] = "raise",
+):
+    """Surface Green's functions ``g(z)`` of a lead used on the given sides, ``{side: (n_E, n, n)}`` (1/eV).
+
+    Asking for both sides of one lead costs one mode solve per energy (eigenmode).
+
+    Parameters
+    ----------
+    lead
+        The lead.
+    z
+        Complex energies ``E + iη`` (eV), shape ``(n_E,)``. The eigenmode method
+        accepts η = 0; Sancho–Rubio needs η > 0.
+    sides
+        ``"left"`` (lead extends to −∞) and/or ``"right"`` (to +∞).
+    method
+        ``"eigenmode"`` or ``"sancho-rubio"``.
+    backend
+        Array backend of the result (the eigenmode solve itself runs on the host).
+    band_edge_eta
+        η used instead at energies where the outgoing modes are defective (band edge).
+    tolerance, max_iterations
+        Sancho–Rubio convergence: coupling norm relative to ``|a0|``.
+    check, on_failure
+        Run :func:`check_surface_green_function` and raise or warn on failure.
+    """
+    backend = get_backend(backend)
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    used = {side: z for side in sides}
+    if method == "eigenmode":
+        host, used = _eigenmode_surfaces(lead, z, sides, band_edge_eta)
+        surfaces = {side: backend.asarray(g) for side, g in host.items()}
+    elif method == "sancho-rubio":
+        if np.any(z.imag <= 0):
+            raise LeadError("Sancho–Rubio decimation needs η > 0 (z = E + iη); use method='eigenmode' for η = 0")
+        surfaces = {}
+        for side in sides:
+            a0, a_out, a_in = lead_couplings(lead, z, side, backend)
+            surfaces[side], converged = _sancho_rubio_surface(a0, a_out, a_in, backend.xp, tolerance, max_iterations)
+            failed = np.flatnonzero(~backend.to_host(converged))
+            if failed.size:
+                _report(
+                    f"{side} lead: Sancho–Rubio did not converge in {max_iterations} iterations at "
+                    f"E = {z[failed[0]].real:.10g} eV and {failed.size - 1} other energies "
+                    f"(η = {z[failed[0]].imag:g} eV); increase η or use method='eigenmode'", on_failure)
+    else:
+        raise LeadError(f"unknown lead method {method!r}; choose one of {LEAD_METHODS}")
+    if check:
+        for side in sides:
+            check_surface_green_function(lead, used[side], side, surfaces[side], backend, on_failure=on_failure)
+    return surfaces
+
+
+def self_energy(lead: Lead, z: np.ndarray, side: Side, surface=None, backend: str | Backend = "numpy", **kwargs):
+    """Self-energy ``Σ = a_out g a_in`` (eV) on the device block next to the lead, ``(n_E, n, n)``.
+
+    ``surface`` reuses a precomputed surface Green's function; other keywords go to
+    :func:`surface_green_function`.
+    """
+    backend = get_backend(backend)
+    z = np.atleast_1d(np.asarray(z, dtype=complex))
+    if surface is None:
+        surface = surface_green_function(lead, z, side, backend=backend, **kwargs)
+    _, a_out, a_in = lead_couplings(lead, z, side, backend)
+    return a_out @ surface @ a_in
+
+
+def broadening(sigma):
+    """``Γ = i(Σ − Σᴴ)`` (eV), same shape and backend as ``sigma``."""
+    return 1j * (sigma - sigma.conj().swapaxes(-1, -2))
+
+
+def check_surface_green_function(
+    lead: Lead, z: np.ndarray, side: Side, surface, backend: Backend,
+    residual_tolerance: float = 1e-8, on_failure: Literal["raise", "warn"] = "raise",
+) -> np.ndarray:
+    """Check the fixed point and the retarded root; return the residual per energy.
+
+    Residual: ``max |(a0 − a_out g a_in) g − I|``. Retarded root: ``i(g − gᴴ)``
+    positive semidefinite, and ``Γ = i(Σ − Σᴴ)`` too at real energies (to ``1e-9``
+    of their largest element).
+    """
+    xp = backend.xp
+    a0, a_out, a_in = lead_couplings(lead, z, side, backend)
+    n = a0.shape[-1]
+    residual = backend.to_host(xp.abs((a0 - a_out @ surface @ a_in) @ surface - xp.eye(n)).max(axis=(1, 2)))
+    bad = np.flatnonzero(~(residual <= residual_tolerance))
+    if bad.size:
+        k = bad[np.argmax(residual[bad])]
+        _report(f"{side} lead: surface Green's function residual {residual[k]:.2e} at E = {z[k].real:.10g} eV "
+                f"({bad.size} energies above {residual_tolerance:g})", on_failure)
+    checks = [("i(g − gᴴ)", surface)]  # ≥ 0 for any η ≥ 0: it is G(2ηS)Gᴴ of the whole lead
+    real = np.flatnonzero(np.asarray(z).imag == 0)
+    if real.size:  # Γ ≥ 0 holds on the real axis (with η > 0 and S01 ≠ 0 it may dip by O(η))
+        checks.append(("Γ = i(Σ − Σᴴ)", (a_out @ surface @ a_in)[backend.asarray(real)]))
+    for name, source in checks:
+        eigenvalues = backend.to_host(xp.linalg.eigvalsh(broadening(source)))
+        floor = -1e-9 * np.maximum(backend.to_host(xp.abs(source).max(axis=(1, 2))), 1e-300)
+        bad = np.flatnonzero(eigenvalues.min(axis=1) < floor)
+        if bad.size:
+            k = bad[0]
+            _report(f"{side} lead: {name} is not positive semidefinite at E = {z[k].real:.10g} eV "
+                    f"(smallest eigenvalue {eigenvalues[k].min():.2e}): not the retarded solution", on_failure)
+    return residual
+
+
+def _report(message: str, on_failure: str) -> None:
+    if on_failure == "warn":
+        warnings.warn(message, LeadWarning, stacklevel=3)
+    else:
+        raise LeadError(message)

@@ -1,0 +1,282 @@
+"""Public transport API: self-energies, transmission, Green's-function observables, current.
+
+Units: energies eV, transmission dimensionless, DOS and spectral functions 1/eV,
+current A. All functions take the same sweep keywords (see :class:`SweepOptions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hamtrans.errors import HamtransError
+from hamtrans.negf.backend import Backend, get_backend
+from hamtrans.negf.bias import biased_device
+from hamtrans.negf.device import Device
+from hamtrans.negf.grids import adaptive_simpson, uniform_grid
+from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, bias_window, fermi, landauer_current, thermal_energy
+from hamtrans.negf.leads import self_energy, surface_green_functions
+from hamtrans.negf.rgf import green_sweep, slab_matrices, transmission_sweep
+from hamtrans.negf.sweep import map_energies
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How energies are evaluated.
+
+    Attributes
+    ----------
+    eta
+        Imaginary part η (eV) of ``z = E + iη`` for device and leads. 0 is exact with
+        eigenmode leads; Sancho–Rubio needs η > 0 (its error is of order η).
+    lead_method
+        ``"eigenmode"`` (default, exact) or ``"sancho-rubio"``.
+    backend
+        ``"numpy"``, ``"cupy"`` or ``"auto"``.
+    batch_size
+        Energies per batched sweep.
+    comm
+        mpi4py communicator to spread energies over ranks (``None``: serial).
+    progress
+        tqdm progress bar on rank 0.
+    blas_threads
+        BLAS threads per process during sweeps (``None``: unchanged).
+    lead_options
+        Extra keywords for :func:`hamtrans.negf.leads.surface_green_function`.
+    """
+
+    eta: float = 0.0
+    lead_method: str = "eigenmode"
+    backend: str | Backend = "numpy"
+    batch_size: int = 16
+    comm: object = None
+    progress: bool = False
+    blas_threads: int | None = 1
+    lead_options: dict = field(default_factory=dict)
+
+
+def _options(options: SweepOptions | None, overrides: dict) -> SweepOptions:
+    options = options or SweepOptions()
+    unknown = set(overrides) - set(SweepOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown sweep option(s) {sorted(unknown)}; valid: {sorted(SweepOptions.__dataclass_fields__)}")
+    return SweepOptions(**{**options.__dict__, **overrides})
+
+
+def _energies(energies) -> np.ndarray:
+    energies = np.atleast_1d(np.asarray(energies, float))
+    if energies.size == 0:
+        raise HamtransError("empty energy grid: give at least one energy")
+    if not np.isfinite(energies).all():
+        raise HamtransError("energy grid contains NaN or infinity")
+    return energies
+
+
+def lead_self_energies(device: Device, z: np.ndarray, options: SweepOptions | None = None, **overrides):
+    """``(Σ_L, Σ_R)`` on the device's first and last slab, each ``(n_E, n, n)`` on the backend."""
+    opts = _options(options, overrides)
+    backend = get_backend(opts.backend)
+    kwargs = dict(method=opts.lead_method, backend=backend, **opts.lead_options)
+    if device.left.same_as(device.right):  # one mode solve serves both ends
+        surfaces = surface_green_functions(device.left, z, ("left", "right"), **kwargs)
+    else:
+        surfaces = {**surface_green_functions(device.left, z, ("left",), **kwargs),
+                    **surface_green_functions(device.right, z, ("right",), **kwargs)}
+    return (self_energy(device.left, z, "left", surfaces["left"], backend),
+            self_energy(device.right, z, "right", surfaces["right"], backend))
+
+
+def _device_blocks(device: Device, backend: Backend):
+    key = f"backend:{backend.name}"
+    if key not in device._blocks:
+        b = device.blocks()
+        move = lambda arrays: [backend.asarray(a, dtype=complex) for a in arrays]
+        device._blocks[key] = type(b)(move(b.h_diagonal), move(b.s_diagonal), move(b.h_upper), move(b.s_upper),
+                                      b.diagonal_coupling)
+    return device._blocks[key]
+
+
+def transmission(device: Device, energies, options: SweepOptions | None = None, **overrides) -> np.ndarray:
+    """Transmission T(E) from left to right (Caroli formula), ``(n_E,)``.
+
+    Parameters
+    ----------
+    device
+        The device (possibly biased, see :func:`hamtrans.negf.bias.biased_device`).
+    energies
+        Real energies (eV).
+    options, overrides
+        :class:`SweepOptions` and/or its fields as keywords.
+    """
+    opts = _options(options, overrides)
+    backend = get_backend(opts.backend)
+    blocks = _device_blocks(device, backend)
+
+    def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
+        z = energies_batch + 1j * opts.eta
+        sigma_left, sigma_right = lead_self_energies(device, z, opts)
+        t = transmission_sweep(slab_matrices(blocks, z, backend, compact=True), sigma_left, sigma_right, backend.xp)
+        return {"transmission": backend.to_host(t)}
+
+    return map_energies(batch, _energies(energies), opts.batch_size, opts.comm, opts.progress, opts.blas_threads,
+                        "transmission")["transmission"]
+
+
+@dataclass(frozen=True)
+class GreenFunctionResult:
+    """Observables of a full Green's-function sweep (orbital arrays in input orbital order).
+
+    Attributes
+    ----------
+    energies
+        ``(n_E,)`` eV.
+    transmission
+        ``(n_E,)``.
+    dos
+        ``(n_E, N_orb)`` Mulliken orbital DOS ``Re diag(A S)/2π`` (1/eV); sums to the DOS.
+    spectral_left, spectral_right
+        ``(n_E, N_orb)`` the same for the states injected from each lead
+        (``A_L = G Γ_L Gᴴ``), 1/eV; ``dos = spectral_left + spectral_right`` when η = 0.
+    trace_gamma_spectral, trace_gamma_g_gamma_g
+        ``Tr[Γ_L A]`` and ``Tr[Γ_L G Γ_L Gᴴ]`` (sum rule: difference = T).
+    device
+        The device, for :meth:`per_atom`.
+    """
+
+    energies: np.ndarray
+    transmission: np.ndarray
+    dos: np.ndarray
+    spectral_left: np.ndarray
+    spectral_right: np.ndarray
+    trace_gamma_spectral: np.ndarray
+    trace_gamma_g_gamma_g: np.ndarray
+    device: Device
+
+    def per_atom(self, name: str = "dos") -> np.ndarray:
+        """Orbital quantity ``name`` summed per atom, ``(n_E, N_atoms)``."""
+        values = getattr(self, name)[:, self.device.order]  # back to internal order
+        return self.device.per_atom(values)
+
+    def per_slab(self, name: str = "dos") -> np.ndarray:
+        """Orbital quantity ``name`` summed per slab of the partition, ``(n_E, N_slabs)``."""
+        values = getattr(self, name)[:, self.device.order]
+        return np.add.reduceat(values, self.device.bounds[:-1], axis=1)
+
+
+def green_function(device: Device, energies, options: SweepOptions | None = None, **overrides) -> GreenFunctionResult:
+    """Full RGF sweep: transmission, orbital DOS and lead-resolved spectral functions."""
+    opts = _options(options, overrides)
+    backend = get_backend(opts.backend)
+    blocks = _device_blocks(device, backend)
+
+    def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
+        z = energies_batch + 1j * opts.eta
+        sigma_left, sigma_right = lead_self_energies(device, z, opts)
+        out = green_sweep(slab_matrices(blocks, z, backend), blocks.s_diagonal, blocks.s_upper,
+                          sigma_left, sigma_right, backend.xp)
+        return {k: backend.to_host(v) for k, v in out.items()}
+
+    energies = _energies(energies)
+    out = map_energies(batch, energies, opts.batch_size, opts.comm, opts.progress, opts.blas_threads, "green function")
+    orbital = {k: device.to_input_order(out[k]) for k in ("dos", "spectral_left", "spectral_right")}
+    return GreenFunctionResult(energies, out["transmission"], **orbital,
+                               trace_gamma_spectral=out["trace_gamma_spectral"],
+                               trace_gamma_g_gamma_g=out["trace_gamma_g_gamma_g"], device=device)
+
+
+@dataclass(frozen=True)
+class CurrentResult:
+    """Landauer current and the transmission it was integrated from.
+
+    Attributes
+    ----------
+    current
+        A; positive when electrons flow from left to right (μ_L > μ_R).
+    bias
+        μ_L − μ_R in eV (= the bias in V).
+    mu_left, mu_right
+        Chemical potentials (eV).
+    temperature
+        K.
+    energies, transmission
+        The grid used (eV) and T(E) on it (biased device).
+    error
+        Estimated integration error (A); 0 for a uniform grid.
+    converged
+        Whether the adaptive grid met its tolerance.
+    """
+
+    current: float
+    bias: float
+    mu_left: float
+    mu_right: float
+    temperature: float
+    energies: np.ndarray
+    transmission: np.ndarray
+    error: float
+    converged: bool
+
+
+def current(
+    device: Device,
+    bias: float,
+    temperature: float = 300.0,
+    fermi_level: float = 0.0,
+    region: tuple[float, float] | None = None,
+    potential: np.ndarray | None = None,
+    grid: str = "adaptive",
+    points: int = 201,
+    tolerance: float = 1e-3,
+    absolute_tolerance: float = 1e-15,
+    options: SweepOptions | None = None,
+    **overrides,
+) -> CurrentResult:
+    """Landauer–Büttiker current ``I = (2e/h) ∫ T(E) [f_L − f_R] dE`` (A) under a bias.
+
+    Parameters
+    ----------
+    device
+        The unbiased device.
+    bias
+        Volts; ``μ_L = E_F + V/2``, ``μ_R = E_F − V/2``, with the potential profile of
+        :func:`hamtrans.negf.bias.linear_drop_potential` (or ``potential``).
+    temperature
+        Electrode temperature (K); 0 gives step functions.
+    fermi_level
+        Equilibrium Fermi level E_F (eV) of the electrodes.
+    region
+        ``(start, stop)`` Å of the linear drop (default: between the lead principal layers).
+    potential
+        Per-orbital potential energy (eV, input order) instead of the linear drop;
+        its values on the end slabs set the lead shifts and so the bias.
+    grid
+        ``"adaptive"`` (Simpson refinement to ``tolerance``) or ``"uniform"`` (``points``).
+    tolerance, absolute_tolerance
+        Relative and absolute (A) targets of the adaptive integral.
+    options, overrides
+        Sweep options (:class:`SweepOptions`).
+    """
+    opts = _options(options, overrides)
+    kt = thermal_energy(temperature)
+    biased = biased_device(device, bias, region, potential)
+    mu_left, mu_right = fermi_level + biased.left.shift, fermi_level + biased.right.shift
+    if mu_left == mu_right:
+        return CurrentResult(0.0, 0.0, mu_left, mu_right, temperature, np.empty(0), np.empty(0), 0.0, True)
+    lower, upper = bias_window(mu_left, mu_right, kt)
+    evaluate = lambda e: transmission(biased, e, opts)
+    if grid == "uniform":
+        energies = uniform_grid(lower, upper, points)
+        t = evaluate(energies)
+        value = landauer_current(energies, t, mu_left, mu_right, kt)
+        return CurrentResult(value, mu_left - mu_right, mu_left, mu_right, temperature, energies, t, 0.0, True)
+    if grid != "adaptive":
+        raise HamtransError(f"unknown grid {grid!r}; choose 'adaptive' or 'uniform'")
+    if kt == 0:  # the window is exactly [μ_R, μ_L]: integrate T itself (no steps at the ends)
+        window = lambda e: np.full_like(e, np.sign(mu_left - mu_right))
+    else:
+        window = lambda e: fermi(e, mu_left, kt) - fermi(e, mu_right, kt)
+    result = adaptive_simpson(evaluate, lower, upper, weight=window, relative_tolerance=tolerance,
+                              absolute_tolerance=absolute_tolerance / CONDUCTANCE_QUANTUM)
+    return CurrentResult(CONDUCTANCE_QUANTUM * result.integral, mu_left - mu_right, mu_left, mu_right, temperature,
+                         result.points, result.values, CONDUCTANCE_QUANTUM * result.error, result.converged)
