@@ -7,6 +7,9 @@ build-device  write a TiN|HfO2|Ti|TiN VCM device structure
 import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
 import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
 info          summary of a dataset
+train         train the equivariant Hamiltonian model from a YAML configuration
+predict       H and S of a structure from a trained model (dataset file or CSR folder)
+evaluate      errors of a trained model on a dataset (MAE tables, eigenvalues, plots)
 transport     T(E) and Landauer current of a device (dataset or CSR folder) by NEGF
 demo          the main job on embedded defaults (see :mod:`hamtrans.demo`)
 """
@@ -14,6 +17,7 @@ demo          the main job on embedded defaults (see :mod:`hamtrans.demo`)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import fields
@@ -191,6 +195,44 @@ def cmd_transport(args) -> None:
     print(f"wrote {out}/transmission.dat, transmission.png, current.json")
 
 
+def cmd_train(args) -> None:
+    from hamtrans.models.train_config import load_config
+    from hamtrans.models.training import Trainer
+
+    config = load_config(args.config)
+    trainer = Trainer(config, resume=args.resume)
+    metrics = trainer.run()
+    if trainer.rank == 0:
+        print(f"best model: {trainer.directory / 'best.pt'}; metrics per epoch: {trainer.directory / 'metrics.csv'}")
+        print(json.dumps(metrics, indent=2))
+
+
+def cmd_predict(args) -> None:
+    from hamtrans.data.formats import DatasetWriter, Record, read_structure
+    from hamtrans.models.model_file import load_model
+    from hamtrans.models.predict_io import write_csr_folder
+
+    predictor = load_model(args.model)
+    atoms = read_structure(args.structure)
+    h, s, cost = predictor.timed_predict(atoms, device=args.device)
+    out = Path(args.output)
+    if args.format == "csr":
+        write_csr_folder(out, atoms, h, s)
+    else:
+        with DatasetWriter(out, predictor.basis, {"source": "hamtrans-model", "model": str(args.model)}) as writer:
+            writer.append(Record(atoms, h, s, source="hamtrans-model", name=Path(args.structure).stem))
+    print(f"{len(atoms)} atoms, {h.n_orbitals} orbitals, {h.graph.n_edges} blocks: {cost['seconds']:.2f} s, "
+          f"peak memory {cost['peak_memory_MiB']:.0f} MiB -> {out}")
+
+
+def cmd_evaluate(args) -> None:
+    from hamtrans.models.evaluation import evaluate_model
+
+    summary = evaluate_model(args.model, args.dataset, Path(args.out), max_eigen_orbitals=args.max_eigen_orbitals)
+    print(json.dumps(summary["total"], indent=2))
+    print(f"wrote {args.out}/evaluation.json, parity.png, errors_violin.png")
+
+
 def cmd_demo(args) -> None:
     from hamtrans.demo import run_demo
 
@@ -243,6 +285,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a dataset")
     p.add_argument("dataset")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("train", help="train the Hamiltonian model (YAML config; torchrun for DDP)")
+    p.add_argument("config", help="YAML configuration (keys: hamtrans/models/train_config.py)")
+    p.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="H and S of a structure from a trained model")
+    p.add_argument("model", help="model file (.pt)")
+    p.add_argument("structure", help="structure file readable by ASE")
+    p.add_argument("-o", "--output", required=True, help="dataset file (.h5) or folder (--format csr)")
+    p.add_argument("--format", default="dataset", choices=["dataset", "csr"],
+                   help="csr: structure.xyz + H.csr + S.csr (1-based upper triangle, Hartree, CP2K orbital order)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="errors of a trained model on a dataset")
+    p.add_argument("model", help="model file (.pt)")
+    p.add_argument("dataset", help="dataset file (.h5) with reference H and S")
+    p.add_argument("--out", default="evaluation_out", help="output folder")
+    p.add_argument("--max-eigen-orbitals", type=int, default=5000, help="skip eigenvalue errors above this size")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("transport", help="T(E) and current of a device by NEGF (dataset .h5 or CSR folder)")
     p.add_argument("input", help="dataset file (.h5) or folder with structure.xyz, H.csr, S.csr")

@@ -92,3 +92,53 @@ def test_potential_must_be_flat_on_the_leads():
     device = Device.from_matrices(*chain(8), lead_cell=2.0)
     with pytest.raises(MatrixError, match="flat"):
         device.with_potential(np.linspace(0, 1, 8))
+
+
+def test_input_atom_order_does_not_matter():
+    # the same chain with its atoms listed in a scrambled order (not sorted along the axis)
+    h, s, positions = chain(12)
+    permutation = np.random.default_rng(0).permutation(12)
+    scrambled = Device.from_matrices(h[permutation][:, permutation], s[permutation][:, permutation],
+                                     positions[permutation], lead_cell=2.0)
+    np.testing.assert_allclose(transmission(scrambled, [-1.5, -0.3, 0.4, 1.2]), 1.0, atol=1e-12)
+    from tests.negf_systems import random_chain_device as device_matrices
+
+    h, s, positions = device_matrices(n_sites=14, orbitals=2, seed=12)
+    atoms = np.repeat(np.arange(14), 2)
+    order = np.random.default_rng(1).permutation(14)
+    orbitals = np.concatenate([np.flatnonzero(atoms == a) for a in order])
+    sorted_device = Device.from_matrices(h, s, positions)
+    shuffled = Device.from_matrices(h[orbitals][:, orbitals], s[orbitals][:, orbitals], positions[orbitals])
+    energies = np.linspace(-1.0, 2.0, 5)
+    np.testing.assert_allclose(transmission(shuffled, energies), transmission(sorted_device, energies), atol=1e-10)
+
+
+def test_lead_period_is_checked_on_the_hoppings_too():
+    # SSH chain: every site looks alike, but hoppings alternate (-1, -0.6): the period is 2 sites
+    n = 16
+    hopping = np.where(np.arange(n - 1) % 2 == 0, -1.0, -0.6)
+    h = sp.diags([hopping, np.zeros(n), hopping], [-1, 0, 1]).tocsr()
+    positions = np.zeros((n, 3))
+    positions[:, 0] = np.arange(n)
+    device = Device.from_matrices(h, sp.identity(n).tocsr(), positions)
+    assert device.left.n_orbitals == 2
+    # bands |E| in [0.4, 1.6]: gap around E = 0, full transmission at E = 1
+    np.testing.assert_allclose(transmission(device, [0.1, 1.0]), [0.0, 1.0], atol=1e-9)
+
+
+def test_bound_state_at_the_energy_is_a_clear_error():
+    # SSH chain of 16 sites between its leads: an exact zero-energy state makes the η = 0 sweep singular
+    n = 16
+    hopping = np.where(np.arange(n - 1) % 2 == 0, -1.0, -0.6)
+    h = sp.diags([hopping, np.zeros(n), hopping], [-1, 0, 1]).tocsr()
+    positions = np.zeros((n, 3))
+    positions[:, 0] = np.arange(n)
+    device = Device.from_matrices(h, sp.identity(n).tocsr(), positions)
+    with pytest.raises(HamtransError, match="singular"):
+        transmission(device, [0.0])
+    assert transmission(device, [0.0], eta=1e-6)[0] < 1e-6
+
+
+def test_uncoupled_lead_is_refused():
+    with pytest.raises(LeadError, match="not coupled"):
+        Device.from_matrices(*chain(10, hopping=-0.01), threshold=0.05)

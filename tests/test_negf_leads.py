@@ -107,3 +107,18 @@ def test_reduced_mode_solve_agrees_with_the_full_pencil():
     full = surface_green_functions(dense_lead, z)
     for side in ("left", "right"):
         np.testing.assert_allclose(reduced[side], full[side], atol=1e-9)
+
+
+def test_singular_coupling_between_the_coupled_orbitals():
+    # R = C = 2 orbitals couple between cells, but through a rank-1 block: the reduced route must step aside
+    h00 = np.array([[0.3, -0.8, 0.1], [-0.8, -0.2, -0.5], [0.1, -0.5, 0.6]])
+    h01 = np.zeros((3, 3))
+    h01[np.ix_([1, 2], [0, 1])] = np.outer([1.0, 0.5], [-0.9, -0.4])
+    sparse_lead = Lead(h00, np.eye(3), h01, np.zeros((3, 3)))
+    filled = Lead(h00, np.eye(3), np.where(h01 == 0, 1e-300, h01), np.where(h01 == 0, 1e-300, 0.0))
+    z = np.linspace(-2.5, 2.5, 11) + 0j
+    a, b = surface_green_functions(sparse_lead, z), surface_green_functions(filled, z)
+    for side in ("left", "right"):
+        np.testing.assert_allclose(a[side], b[side], atol=1e-9)
+        decimated = surface_green_function(sparse_lead, z + 1e-7j, side, method="sancho-rubio")
+        np.testing.assert_allclose(a[side], decimated, atol=1e-4)

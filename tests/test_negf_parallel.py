@@ -35,6 +35,21 @@ def test_mpi_over_energies_equals_serial(tmp_path):
     assert float(parallel["current"]) == pytest.approx(current(device, 0.4, fermi_level=0.2).current, rel=1e-12)
 
 
+@pytest.mark.skipif(mpiexec() is None, reason="no mpiexec next to the interpreter (mpich wheel)")
+def test_mpi_failure_on_one_rank_stops_all_ranks_and_idle_ranks_work(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [mpiexec(), "-n", "2", sys.executable, "-m", "tests.negf_mpi_worker", str(tmp_path / "x.npz"),
+               "fail-on-one-rank"]
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # no hang
+    assert run.returncode != 0 and "E = 0" in run.stderr
+    command = [mpiexec(), "-n", "3", sys.executable, "-m", "tests.negf_mpi_worker", str(tmp_path / "y.npz"),
+               "more-ranks-than-energies"]
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    serial = transmission(Device.from_matrices(*random_chain_device(seed=2)), [0.1, 0.5])
+    np.testing.assert_allclose(np.load(tmp_path / "y.npz")["transmission"], serial, atol=1e-13)
+
+
 @pytest.mark.skipif(not cupy_available(), reason="cupy with a CUDA device not available")
 def test_cupy_backend_matches_numpy():
     device = Device.from_matrices(*random_chain_device(seed=22, complex_hopping=True))

@@ -52,11 +52,15 @@ def test_rgf_matches_dense_inversion_on_a_disordered_non_orthogonal_device(compl
     np.testing.assert_allclose(result.dos, device.to_input_order(reference["dos"]), atol=1e-10)
 
 
-def test_eta_sweep_matches_dense_inversion():
-    device = Device.from_matrices(*random_chain_device(seed=4))
+@pytest.mark.parametrize("complex_hopping", [False, True])
+def test_eta_sweep_matches_dense_caroli(complex_hopping):
+    # with η > 0 and complex H, Tr[Γ_L G Γ_R Gᴴ] differs from Tr[Γ_R G Γ_L Gᴴ]: both APIs must give the first
+    device = Device.from_matrices(*random_chain_device(seed=4, complex_hopping=complex_hopping))
     energies = np.linspace(-1.0, 2.0, 5)
-    reference = dense_reference(device, energies, eta=1e-3)
-    np.testing.assert_allclose(transmission(device, energies, eta=1e-3), reference["transmission"], atol=1e-10)
+    reference = dense_reference(device, energies, eta=1e-2)
+    np.testing.assert_allclose(transmission(device, energies, eta=1e-2), reference["transmission"], atol=1e-10)
+    np.testing.assert_allclose(green_function(device, energies, eta=1e-2).transmission, reference["transmission"],
+                               atol=1e-10)
 
 
 def test_left_right_symmetry_and_reversed_device():
@@ -134,6 +138,9 @@ def test_current_zero_at_zero_bias_and_odd_for_a_symmetric_device():
     h, s, positions = random_chain_device(n_sites=12, orbitals=1, seed=10, disorder=0.0)
     device = Device.from_matrices(h, s, positions)
     assert current(device, 0.0).current == 0.0
+    # linear response: I(δ) → G0 · T(E_F) · δ
+    small = current(device, 2e-3, fermi_level=0.5, temperature=0.0, tolerance=1e-8).current
+    assert small == pytest.approx(CONDUCTANCE_QUANTUM * transmission(device, [0.5])[0] * 2e-3, rel=1e-3)
     forward = current(device, 0.3, fermi_level=0.5, tolerance=1e-6).current
     backward = current(device, -0.3, fermi_level=0.5, tolerance=1e-6).current
     assert forward > 0
@@ -166,6 +173,16 @@ def test_linear_drop_and_bias_region():
         linear_drop_potential(device, 1.0, region=(-3.0, 15.0))
     biased = device.with_potential(potential)
     assert biased.left.shift == 0.5 and biased.right.shift == -0.5
+
+
+def test_explicit_potential_must_agree_with_the_bias():
+    device = Device.from_matrices(*chain(12))
+    potential = linear_drop_potential(device, 0.4)
+    assert current(device, 0.4, potential=potential).current > 0
+    with pytest.raises(HamtransError, match="disagrees with the given potential"):
+        current(device, 0.5, potential=np.zeros(12))
+    with pytest.raises(HamtransError, match="region"):
+        current(device, 0.4, potential=potential, region=(3.0, 8.0))
 
 
 def test_bad_grid_option():

@@ -194,21 +194,11 @@ class BlockSparseMatrix:
 
     def transposed_edges(self) -> np.ndarray:
         """Flat edge data of ``M_ji(−S)ᵀ`` in this matrix' edge order."""
-        reverse = self.graph.reverse_edges()
-        i, j = self.graph.edge_index
-        ni, nj = self.layout.counts[i], self.layout.counts[j]
-        # entry (a, b) of edge e equals entry (b, a) of its reverse edge
-        rows, cols = block_entry_indices(np.zeros_like(ni), ni, np.zeros_like(nj), nj)
-        owner = np.repeat(np.arange(self.graph.n_edges), ni * nj)
-        source = self.layout.edge_ptr[reverse[owner]] + cols * ni[owner] + rows
-        return self.edges[source]
+        return self.edges[self.layout.transposed_edge_source()]
 
     def transposed_onsite(self) -> np.ndarray:
         """Flat onsite data of ``M_ii(0)ᵀ``."""
-        n = self.layout.counts
-        rows, cols = block_entry_indices(np.zeros_like(n), n, np.zeros_like(n), n)
-        owner = np.repeat(np.arange(len(n)), n * n)
-        return self.onsite[self.layout.onsite_ptr[owner] + cols * n[owner] + rows]
+        return self.onsite[self.layout.transposed_onsite_source()]
 
     def hermiticity_error(self) -> float:
         """Largest ``|M_ij(S) − M_ji(−S)ᵀ|`` over all blocks (0 for an exactly symmetric matrix)."""
@@ -303,6 +293,26 @@ class BlockLayout:
         """Global (row, col) of every flat edge entry."""
         i, j = self.graph.edge_index
         return block_entry_indices(self.offsets[i], self.counts[i], self.offsets[j], self.counts[j])
+
+    def transposed_edge_source(self) -> np.ndarray:
+        """Index into the flat edge data giving, per entry, the transposed entry of the reverse edge.
+
+        ``edges[transposed_edge_source()]`` is ``M_ji(−S)ᵀ`` in edge order.
+        """
+        reverse = self.graph.reverse_edges()
+        i, j = self.graph.edge_index
+        ni, nj = self.counts[i], self.counts[j]
+        # entry (a, b) of edge e equals entry (b, a) of its reverse edge
+        rows, cols = block_entry_indices(np.zeros_like(ni), ni, np.zeros_like(nj), nj)
+        owner = np.repeat(np.arange(self.graph.n_edges), ni * nj)
+        return self.edge_ptr[reverse[owner]] + cols * ni[owner] + rows
+
+    def transposed_onsite_source(self) -> np.ndarray:
+        """Index into the flat onsite data giving the transposed entry of the same block."""
+        n = self.counts
+        rows, cols = block_entry_indices(np.zeros_like(n), n, np.zeros_like(n), n)
+        owner = np.repeat(np.arange(len(n)), n * n)
+        return self.onsite_ptr[owner] + cols * n[owner] + rows
 
 
 def _sample(matrix, rows: np.ndarray, cols: np.ndarray, n_orbitals: int) -> np.ndarray:

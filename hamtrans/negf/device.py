@@ -142,10 +142,12 @@ class Device:
         positions, atoms = positions[order], atoms[order]
         pattern = coupling_pattern(h, s)
         x = positions[:, axis]
-        left_cells = _principal_layers(x - x[0], positions, atoms, pattern, axis, lead_cell, position_tolerance, "left")
-        right_cells = _principal_layers(x[-1] - x, positions, atoms, pattern, axis, lead_cell, position_tolerance, "right")
-        left = _lead_from_cells(h, s, *left_cells, lead_tolerance, "left")
-        right = _lead_from_cells(h, s, *right_cells, lead_tolerance, "right")
+        search = dict(positions=positions, atoms=atoms, pattern=pattern, axis=axis, lead_cell=lead_cell,
+                      position_tolerance=position_tolerance, lead_tolerance=lead_tolerance)
+        left_outer, left_inner, _ = _principal_layers(h, s, x - x[0], side="left", **search)
+        right_outer, right_inner, _ = _principal_layers(h, s, x[-1] - x, side="right", **search)
+        left = _lead_from_cells(h, s, left_outer, left_inner, "left")
+        right = _lead_from_cells(h, s, right_outer, right_inner, "right")
         sizes = block_tridiagonal_partition(pattern, left.n_orbitals, right.n_orbitals)
         device = cls(h, s, sizes, left, right, order, positions, atoms, axis, lead_tolerance)
         device.check_overlap_positive_definite()
@@ -300,61 +302,93 @@ def _orbital_atoms(positions: np.ndarray) -> np.ndarray:
     return np.cumsum(new_atom) - 1
 
 
-def _atom_table(positions, atoms, members):
-    """Unique atoms among orbital indices ``members``: ``(atom ids, positions, orbital lists)``."""
+def _atom_groups(atoms, members):
+    """Atoms among orbital indices ``members`` in order of appearance: ``(atom ids, orbital positions in members)``."""
     ids, first = np.unique(atoms[members], return_index=True)
-    orbitals = [members[atoms[members] == a] for a in ids]
-    return ids, positions[members[first]], orbitals
+    ids = ids[np.argsort(first)]
+    return ids, [np.flatnonzero(atoms[members] == a) for a in ids]
 
 
 def _translation_map(positions, atoms, cell_a, cell_b, translation, tolerance):
-    """Orbital indices of ``cell_b`` ordered like ``cell_a`` after translating ``cell_a`` by ``translation``; None if no match."""
-    _, pos_a, orb_a = _atom_table(positions, atoms, cell_a)
-    _, pos_b, orb_b = _atom_table(positions, atoms, cell_b)
-    if len(pos_a) != len(pos_b):
+    """Orbitals of ``cell_b`` matching ``cell_a`` orbital by orbital after translating by ``translation``.
+
+    Returns an index array aligned with ``cell_a`` (so ``H[cell_b_mapped]`` is in
+    ``cell_a``'s order whatever the input atom order), or ``None`` if the cells do
+    not map onto each other.
+    """
+    ids_a, where_a = _atom_groups(atoms, cell_a)
+    ids_b, where_b = _atom_groups(atoms, cell_b)
+    if len(ids_a) != len(ids_b):
         return None
-    mapped = []
-    distance = np.linalg.norm((pos_a + translation)[:, None, :] - pos_b[None, :, :], axis=-1)
-    for k in range(len(pos_a)):
+    pos_a = np.array([positions[cell_a[w[0]]] for w in where_a]) + translation
+    pos_b = np.array([positions[cell_b[w[0]]] for w in where_b])
+    distance = np.linalg.norm(pos_a[:, None, :] - pos_b[None, :, :], axis=-1)
+    mapped = np.empty(len(cell_a), dtype=np.int64)
+    for k, where in enumerate(where_a):
         j = int(np.argmin(distance[k]))
-        if distance[k, j] > tolerance or len(orb_b[j]) != len(orb_a[k]):
+        if distance[k, j] > tolerance or len(where_b[j]) != len(where):
             return None
-        mapped.append(orb_b[j])
-    return np.concatenate(mapped)
+        mapped[where] = cell_b[where_b[j]]
+    return mapped
 
 
-def _principal_layers(depth, positions, atoms, pattern, axis, lead_cell, tolerance, side):
-    """Outer and inner principal layer of one end: ``(outer, inner_mapped_to_outer, thickness)``.
+def _principal_layers(h, s, depth, positions, atoms, pattern, axis, lead_cell, position_tolerance,
+                      lead_tolerance, side):
+    """Outer principal layer of one end and the matching inner one: ``(outer, inner_mapped, thickness)``.
 
-    ``depth`` is each orbital's distance from this end along the axis (Å).
+    ``depth`` is each orbital's distance from this end along the axis (Å). A
+    candidate period is accepted when the cells map onto each other by the pure
+    translation, no coupling reaches past the neighbouring layer, and the matrix
+    blocks repeat: onsite blocks of the two outer layers and, where a third layer
+    exists, their couplings (so hoppings are checked, not only positions).
     """
     step = np.zeros(3)
     step[axis] = 1.0 if side == "left" else -1.0
-    periods = [lead_cell] if lead_cell is not None else _candidate_periods(depth, positions, atoms, axis, tolerance)
+    periods = [lead_cell] if lead_cell is not None else _candidate_periods(depth, positions, atoms, axis,
+                                                                            position_tolerance)
     total = depth.max()
+    best_mismatch = None
     for period in periods:
         for multiple in range(1, int(total // period) + 1):
             thickness = multiple * period
-            if 2 * thickness > total + tolerance:
+            if 2 * thickness > total + position_tolerance:
                 break
-            cells = np.floor((depth + tolerance) / thickness).astype(int)
+            cells = np.floor((depth + position_tolerance) / thickness).astype(int)
             outer, inner = np.flatnonzero(cells == 0), np.flatnonzero(cells == 1)
-            inner_mapped = _translation_map(positions, atoms, outer, inner, step * thickness, tolerance)
+            inner_mapped = _translation_map(positions, atoms, outer, inner, step * thickness, position_tolerance)
             if inner_mapped is None:
-                break  # this period does not repeat: try the next candidate
-            reach = pattern[outer].tocoo().col
-            if np.all(cells[reach] <= 1):
+                break  # positions do not repeat with this period: next candidate
+            if not np.all(cells[pattern[outer].tocoo().col] <= 1):
+                continue  # couplings reach further: thicker layer
+            mismatch = _repetition_mismatch(h, s, outer, inner_mapped, cells, positions, atoms, step * thickness,
+                                            position_tolerance)
+            if mismatch <= lead_tolerance:
                 return outer, inner_mapped, thickness
+            best_mismatch = mismatch if best_mismatch is None else min(best_mismatch, mismatch)
+            break  # the blocks do not repeat with this period: next candidate
     hint = "" if lead_cell is None else f" with lead_cell={lead_cell} Å"
+    detail = (f"; the closest candidate's cells differ by {best_mismatch:.2e} eV (lead_tolerance {lead_tolerance:g})"
+              if best_mismatch is not None else "")
     raise LeadError(
-        f"no repeating {side} lead principal layer found{hint}: the electrode must contain two identical "
-        "cells (positions within position_tolerance) at least as thick as the coupling range; "
-        "lengthen the electrode or pass lead_cell="
+        f"{side} electrode cells do not repeat{hint}: no principal layer found whose positions and H/S blocks repeat "
+        f"twice at the {side} end{detail}; use unperturbed electrode cells, lengthen the electrode or pass lead_cell="
     )
 
 
+def _repetition_mismatch(h, s, outer, inner, cells, positions, atoms, translation, tolerance) -> float:
+    """Largest difference (eV) between the outer and next layer's onsite blocks, and their couplings if a third exists."""
+    block = lambda m, rows, cols: m[rows][:, cols].toarray()
+    mismatch = max(np.abs(block(h, inner, inner) - block(h, outer, outer)).max(),
+                   np.abs(block(s, inner, inner) - block(s, outer, outer)).max())
+    third = _translation_map(positions, atoms, inner, np.flatnonzero(cells == 2), translation, tolerance)
+    if third is not None:
+        mismatch = max(mismatch, np.abs(block(h, inner, third) - block(h, outer, inner)).max(),
+                       np.abs(block(s, inner, third) - block(s, outer, inner)).max())
+    return float(mismatch)
+
+
 def _candidate_periods(depth, positions, atoms, axis, tolerance):
-    """Pure translations along the axis that map the outermost atom onto an equal atom, ascending."""
+    """Pure translations along the axis that map the outermost atom onto an atom with as many orbitals, ascending."""
     first = np.argmin(depth)
     transverse = [a for a in range(3) if a != axis]
     same_line = np.all(np.abs(positions[:, transverse] - positions[first, transverse]) < tolerance, axis=1)
@@ -367,14 +401,9 @@ def _candidate_periods(depth, positions, atoms, axis, tolerance):
     return candidates
 
 
-def _lead_from_cells(h, s, outer, inner, thickness, tolerance, side) -> Lead:
+def _lead_from_cells(h, s, outer, inner, side) -> Lead:
+    """The lead of one end from its outer layer and the matching inner one (cell n → n+1 along +axis)."""
     h00, s00 = h[outer][:, outer].toarray(), s[outer][:, outer].toarray()
-    mismatch = max(np.abs(h[inner][:, inner].toarray() - h00).max(), np.abs(s[inner][:, inner].toarray() - s00).max())
-    if mismatch > tolerance:
-        raise LeadError(
-            f"{side} electrode cells do not repeat: the second principal layer ({thickness:.3f} Å) differs from the "
-            f"first by {mismatch:.2e} eV (lead_tolerance {tolerance:g}); use unperturbed electrode cells"
-        )
     if side == "left":  # outer cell n, inner cell n + 1 along +axis
         return Lead(h00, s00, h[outer][:, inner].toarray(), s[outer][:, inner].toarray())
     return Lead(h00, s00, h[inner][:, outer].toarray(), s[inner][:, outer].toarray())

@@ -84,6 +84,9 @@ class Lead:
             error = np.abs(block - block.conj().T).max(initial=0.0)
             if error > 1e-8 * max(1.0, np.abs(block).max()):
                 raise LeadError(f"lead {name} is not Hermitian (max |M − Mᴴ| = {error:.2e})")
+        if not np.any(self.h01) and not np.any(self.s01):
+            raise LeadError("lead cells are not coupled (h01 = s01 = 0): such an electrode carries no current; "
+                            "check the lead cell and any coupling threshold")
 
     @property
     def n_orbitals(self) -> int:
@@ -149,7 +152,8 @@ class _Modes:
     zero_left: np.ndarray
 
 
-def _lead_modes(a0, a_fwd, a_bwd, coupled: tuple[np.ndarray, np.ndarray], condition_limit: float = 1e8) -> _Modes:
+def _lead_modes(a0, a_fwd, a_bwd, coupled: tuple[np.ndarray, np.ndarray], full_pencil: bool = False,
+                condition_limit: float = 1e8) -> _Modes:
     """All modes of ``(a_bwd + λ a0 + λ² a_fwd) u = 0`` (``ψ_n = λⁿ u`` along +axis), one energy.
 
     Three routes, cheapest first:
@@ -159,12 +163,18 @@ def _lead_modes(a0, a_fwd, a_bwd, coupled: tuple[np.ndarray, np.ndarray], condit
       couple forward and ``C`` those coupled from behind, eliminating the rest
       through ``a0⁻¹`` leaves a pencil of size ``|R| + |C|`` instead of ``2n``;
     * companion matrix when ``a_fwd`` is well conditioned (standard eigenproblem);
-    * QZ on the full ``2n`` pencil otherwise (λ = 0 and ∞ are fine there).
+    * QZ on the full ``2n`` pencil otherwise, or when ``full_pencil`` (λ = 0 and ∞
+      are fine there; the most robust route, used when another one fails).
+
+    The reduced route needs the coupling block between R and C to be square and
+    non-singular (then the λ = 0 / ∞ modes are exactly the uncoupled orbitals).
     """
     n = a0.shape[0]
     rows, cols = coupled
     empty = np.zeros((n, 0))
-    if len(rows) + len(cols) <= 1.5 * n and np.linalg.cond(a0) < 1e10:
+    reducible = (not full_pencil and len(rows) == len(cols) and len(rows) + len(cols) <= 1.5 * n
+                 and np.linalg.matrix_rank(a_fwd[np.ix_(rows, cols)]) == len(rows) and np.linalg.cond(a0) < 1e10)
+    if reducible:
         backward, forward = a_bwd[:, rows], a_fwd[:, cols]
         solved = np.linalg.solve(a0, np.concatenate([backward, forward], axis=1))
         g_b, g_f = solved[:, : len(rows)], solved[:, len(rows):]
@@ -177,7 +187,7 @@ def _lead_modes(a0, a_fwd, a_bwd, coupled: tuple[np.ndarray, np.ndarray], condit
         return _Modes(alpha, beta, u, u, identity[:, np.setdiff1d(np.arange(n), rows)],
                       identity[:, np.setdiff1d(np.arange(n), cols)])
     identity, zero = np.eye(n), np.zeros((n, n))
-    if np.linalg.cond(a_fwd) < condition_limit:
+    if not full_pencil and np.linalg.cond(a_fwd) < condition_limit:
         companion = np.block([[zero, identity], [-np.linalg.solve(a_fwd, a_bwd), -np.linalg.solve(a_fwd, a0)]])
         lam, vectors = np.linalg.eig(companion)
         return _Modes(lam, np.ones_like(lam), vectors[:n], vectors[n:], empty, empty)
@@ -252,11 +262,16 @@ def _propagating(modes: np.ndarray, lam: np.ndarray, a_fwd: np.ndarray, outward:
     return np.concatenate(kept_u, axis=1), np.concatenate(kept_l)
 
 
-def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band_edge_eta: float):
-    """Surface Green's functions of the requested sides from one mode solve per energy.
+def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band_edge_eta: float,
+                        accept_residual: float = 1e-9):
+    """Surface Green's functions of the requested sides, one mode solve per energy and route.
 
-    Returns ``(surfaces, used)``: per side the ``(n_E, n, n)`` array and the
-    energies actually used (``z + i·band_edge_eta`` where a band edge forced it).
+    Per energy and side a ladder of routes: the cheapest mode solve, then QZ on
+    the full pencil, then QZ at ``z + i·band_edge_eta`` (band edge, with a
+    warning); a route is accepted when its relative fixed-point residual (see
+    :func:`relative_residual`) is below ``accept_residual`` and ``i(g − gᴴ)`` is
+    positive semidefinite. Returns ``(surfaces, used)``: per side the
+    ``(n_E, n, n)`` array and the energies actually used.
     """
     a0s, forwards, backwards = lead_couplings(lead, z, "right")
     _, forwards_real, _ = lead_couplings(lead, z.real, "right")
@@ -265,22 +280,42 @@ def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band
     structure = (lead.h01 != 0) | (lead.s01 != 0)
     coupled = (np.flatnonzero(structure.any(axis=1)), np.flatnonzero(structure.any(axis=0)))
     for k in range(len(z)):
-        a0, fwd, bwd, fwd_real = a0s[k], forwards[k], backwards[k], forwards_real[k]
-        modes = _lead_modes(a0, fwd, bwd, coupled)
+        cache: dict = {}
+
+        def attempt(route: str, side: Side):
+            shifted = route == "band edge"
+            zk = z[k] + 1j * band_edge_eta if shifted else z[k]
+            if shifted:
+                (a0,), (fwd,), (bwd,) = lead_couplings(lead, np.array([zk]), "right")
+            else:
+                a0, fwd, bwd = a0s[k], forwards[k], backwards[k]
+            if route not in cache:
+                cache[route] = _lead_modes(a0, fwd, bwd, coupled, full_pencil=route != "auto")
+            outer, inner = (fwd, bwd) if side == "right" else (bwd, fwd)
+            g = np.linalg.inv(a0 + outer @ _outgoing_transfer(cache[route], forwards_real[k], side))
+            residual = relative_residual(a0, outer, inner, g, np)
+            if np.linalg.eigvalsh(1j * (g - g.conj().T)).min() < -1e-9 * np.abs(g).max():
+                residual = max(residual, 1.0)  # not the retarded root: try the next route
+            return g, zk, residual
+
         for side in sides:
-            try:
-                transfer = _outgoing_transfer(modes, fwd_real, side)
-                outer = fwd if side == "right" else bwd
-            except _DefectiveModes as reason:
-                warnings.warn(f"{side} lead at E = {z[k].real:.10g} eV: {reason} (band edge); "
-                              f"using E + {band_edge_eta:g}i eV there", LeadWarning, stacklevel=4)
-                shifted = np.array([z[k] + 1j * band_edge_eta])
-                (a0_s,), (fwd_s,), (bwd_s,) = lead_couplings(lead, shifted, "right")
-                transfer = _outgoing_transfer(_lead_modes(a0_s, fwd_s, bwd_s, coupled), fwd_real, side)
-                a0, outer = a0_s, (fwd_s if side == "right" else bwd_s)
-                used[side][k] = shifted[0]
-            surfaces[side][k] = np.linalg.inv(a0 + outer @ transfer)
-            a0 = a0s[k]
+            reasons = []
+            for route in ("auto", "full pencil", "band edge"):
+                try:
+                    g, zk, residual = attempt(route, side)
+                except (_DefectiveModes, np.linalg.LinAlgError) as reason:
+                    reasons.append(f"{route}: {reason}")
+                    continue
+                if residual <= accept_residual or route == "band edge":
+                    break
+                reasons.append(f"{route}: residual {residual:.1e}")
+            else:
+                raise LeadError(f"{side} lead at E = {z[k].real:.10g} eV: no mode solve succeeded ({'; '.join(reasons)})")
+            if route == "band edge":
+                warnings.warn(f"{side} lead at E = {z[k].real:.10g} eV: {reasons[-1] if reasons else 'defective modes'} "
+                              f"(band edge); using E + {band_edge_eta:g}i eV there", LeadWarning, stacklevel=4)
+            surfaces[side][k] = g
+            used[side][k] = zk
     return surfaces, used
 
 
@@ -395,36 +430,51 @@ def broadening(sigma):
     return 1j * (sigma - sigma.conj().swapaxes(-1, -2))
 
 
+def relative_residual(a0, a_out, a_in, g, xp):
+    """``max|(a0 − a_out g a_in) g − I| / max(1, max|a0|·max|g|)`` per energy (dimensionless).
+
+    Normalised so that a surface Green's function with large entries (near a
+    surface resonance) is judged by the precision its size allows.
+    """
+    n = g.shape[-1]
+    raw = xp.abs((a0 - a_out @ g @ a_in) @ g - xp.eye(n)).max(axis=(-1, -2))
+    scale = xp.abs(a0).max(axis=(-1, -2)) * xp.abs(g).max(axis=(-1, -2))
+    return raw / xp.maximum(scale, 1.0)
+
+
 def check_surface_green_function(
     lead: Lead, z: np.ndarray, side: Side, surface, backend: Backend,
     residual_tolerance: float = 1e-8, on_failure: Literal["raise", "warn"] = "raise",
 ) -> np.ndarray:
     """Check the fixed point and the retarded root; return the residual per energy.
 
-    Residual: ``max |(a0 − a_out g a_in) g − I|``. Retarded root: ``i(g − gᴴ)``
+    Residual: :func:`relative_residual`. Retarded root: ``i(g − gᴴ)``
     positive semidefinite, and ``Γ = i(Σ − Σᴴ)`` too at real energies (to ``1e-9``
     of their largest element).
     """
     xp = backend.xp
     a0, a_out, a_in = lead_couplings(lead, z, side, backend)
-    n = a0.shape[-1]
-    residual = backend.to_host(xp.abs((a0 - a_out @ surface @ a_in) @ surface - xp.eye(n)).max(axis=(1, 2)))
+    residual = backend.to_host(relative_residual(a0, a_out, a_in, surface, xp))
     bad = np.flatnonzero(~(residual <= residual_tolerance))
     if bad.size:
         k = bad[np.argmax(residual[bad])]
         _report(f"{side} lead: surface Green's function residual {residual[k]:.2e} at E = {z[k].real:.10g} eV "
                 f"({bad.size} energies above {residual_tolerance:g})", on_failure)
-    checks = [("i(g − gᴴ)", surface)]  # ≥ 0 for any η ≥ 0: it is G(2ηS)Gᴴ of the whole lead
+    g_size = xp.abs(surface).max(axis=(1, 2))
+    # ≥ 0 for any η ≥ 0: it is G(2ηS)Gᴴ of the whole lead; round-off scales with |g|
+    checks = [("i(g − gᴴ)", surface, g_size, np.arange(len(z)))]
     real = np.flatnonzero(np.asarray(z).imag == 0)
     if real.size:  # Γ ≥ 0 holds on the real axis (with η > 0 and S01 ≠ 0 it may dip by O(η))
-        checks.append(("Γ = i(Σ − Σᴴ)", (a_out @ surface @ a_in)[backend.asarray(real)]))
-    for name, source in checks:
+        pick = backend.asarray(real)
+        sigma_scale = (xp.abs(a_out).max(axis=(1, 2)) ** 2 * g_size)[pick]
+        checks.append(("Γ = i(Σ − Σᴴ)", (a_out @ surface @ a_in)[pick], sigma_scale, real))
+    for name, source, scale, energy_index in checks:
         eigenvalues = backend.to_host(xp.linalg.eigvalsh(broadening(source)))
-        floor = -1e-9 * np.maximum(backend.to_host(xp.abs(source).max(axis=(1, 2))), 1e-300)
+        floor = -1e-9 * np.maximum(backend.to_host(scale), 1e-300)
         bad = np.flatnonzero(eigenvalues.min(axis=1) < floor)
         if bad.size:
             k = bad[0]
-            _report(f"{side} lead: {name} is not positive semidefinite at E = {z[k].real:.10g} eV "
+            _report(f"{side} lead: {name} is not positive semidefinite at E = {z[energy_index[k]].real:.10g} eV "
                     f"(smallest eigenvalue {eigenvalues[k].min():.2e}): not the retarded solution", on_failure)
     return residual
 

@@ -16,6 +16,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from hamtrans.errors import HamtransError
+
 
 def world_communicator():
     """``MPI.COMM_WORLD`` when running under an MPI launcher with more than one rank, else ``None``.
@@ -25,7 +27,8 @@ def world_communicator():
     """
     import os
 
-    launched = any(k in os.environ for k in ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"))
+    launched = any(k in os.environ for k in ("PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
+                                             "MPI_LOCALNRANKS"))
     if not launched:
         return None
     from mpi4py import MPI
@@ -70,15 +73,28 @@ def map_energies(
     batches = [mine[k:k + batch_size] for k in range(0, len(mine), batch_size)]
     parts: list[dict[str, np.ndarray]] = []
     limits = threadpool_limits(limits=blas_threads, user_api="blas") if blas_threads else nullcontext()
+    failure = None
     with limits, tqdm(total=len(energies), disable=not progress or rank != 0, unit="E", desc=description) as bar:
         for batch in batches:
-            parts.append(function(energies[batch]))
+            try:
+                parts.append(function(energies[batch]))
+            except Exception as exc:
+                if comm is None:
+                    raise
+                failure = exc  # keep going to the collective: the other ranks must not wait forever
+                break
             bar.update(len(batch) * size)
-    local = _concatenate(parts, mine)
     if comm is None:
-        return local[1]
-    gathered = comm.allgather(local)
-    indices = np.concatenate([g[0] for g in gathered])
+        return _concatenate(parts, mine)[1]
+    gathered = comm.allgather((mine, {} if failure else _concatenate(parts, mine)[1],
+                               None if failure is None else (type(failure).__name__, str(failure))))
+    errors = [(r, g[2]) for r, g in enumerate(gathered) if g[2] is not None]
+    if errors:
+        if failure is not None:
+            raise failure
+        r, (kind, message) = errors[0]
+        raise HamtransError(f"MPI rank {r} failed ({kind}): {message}")
+    indices = np.concatenate([g[0] for g in gathered if len(g[0])])
     keys = next(g[1].keys() for g in gathered if g[1])
     out = {}
     for key in keys:

@@ -17,7 +17,7 @@ from hamtrans.negf.device import Device
 from hamtrans.negf.grids import adaptive_simpson, uniform_grid
 from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, bias_window, fermi, landauer_current, thermal_energy
 from hamtrans.negf.leads import self_energy, surface_green_functions
-from hamtrans.negf.rgf import green_sweep, slab_matrices, transmission_sweep
+from hamtrans.negf.rgf import caroli_transmission, green_sweep, slab_matrices
 from hamtrans.negf.sweep import map_energies
 
 
@@ -87,6 +87,17 @@ def lead_self_energies(device: Device, z: np.ndarray, options: SweepOptions | No
             self_energy(device.right, z, "right", surfaces["right"], backend))
 
 
+def _guarded(kernel, energies_batch: np.ndarray):
+    """Run a sweep kernel; a singular slab (a bound state exactly at E with η = 0) becomes a clear error."""
+    try:
+        return kernel()
+    except np.linalg.LinAlgError:
+        raise HamtransError(
+            f"the device Green's function is singular between E = {energies_batch.min():.10g} and "
+            f"{energies_batch.max():.10g} eV (a state decoupled from the leads sits exactly at one of these "
+            "energies): use eta > 0 or move the energy grid") from None
+
+
 def _device_blocks(device: Device, backend: Backend):
     key = f"backend:{backend.name}"
     if key not in device._blocks:
@@ -116,7 +127,8 @@ def transmission(device: Device, energies, options: SweepOptions | None = None, 
     def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
         z = energies_batch + 1j * opts.eta
         sigma_left, sigma_right = lead_self_energies(device, z, opts)
-        t = transmission_sweep(slab_matrices(blocks, z, backend, compact=True), sigma_left, sigma_right, backend.xp)
+        slabs = slab_matrices(blocks, z, backend, compact=True)
+        t = _guarded(lambda: caroli_transmission(slabs, sigma_left, sigma_right, backend.xp), energies_batch)
         return {"transmission": backend.to_host(t)}
 
     return map_energies(batch, _energies(energies), opts.batch_size, opts.comm, opts.progress, opts.blas_threads,
@@ -173,8 +185,9 @@ def green_function(device: Device, energies, options: SweepOptions | None = None
     def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
         z = energies_batch + 1j * opts.eta
         sigma_left, sigma_right = lead_self_energies(device, z, opts)
-        out = green_sweep(slab_matrices(blocks, z, backend), blocks.s_diagonal, blocks.s_upper,
-                          sigma_left, sigma_right, backend.xp)
+        slabs = slab_matrices(blocks, z, backend)
+        out = _guarded(lambda: green_sweep(slabs, blocks.s_diagonal, blocks.s_upper, sigma_left, sigma_right,
+                                           backend.xp), energies_batch)
         return {k: backend.to_host(v) for k, v in out.items()}
 
     energies = _energies(energies)
@@ -259,7 +272,14 @@ def current(
     """
     opts = _options(options, overrides)
     kt = thermal_energy(temperature)
+    if potential is not None and region is not None:
+        raise HamtransError("region= shapes the linear drop; it cannot be combined with an explicit potential=")
     biased = biased_device(device, bias, region, potential)
+    if potential is not None and abs((biased.left.shift - biased.right.shift) - bias) > 1e-9:
+        raise HamtransError(
+            f"bias = {bias} V disagrees with the given potential, which shifts the leads by "
+            f"{biased.left.shift:+.4f} / {biased.right.shift:+.4f} eV (a bias of "
+            f"{biased.left.shift - biased.right.shift:.4f} V); pass that bias or fix the potential")
     mu_left, mu_right = fermi_level + biased.left.shift, fermi_level + biased.right.shift
     if mu_left == mu_right:
         return CurrentResult(0.0, 0.0, mu_left, mu_right, temperature, np.empty(0), np.empty(0), 0.0, True)

@@ -1,0 +1,145 @@
+"""``hamtrans evaluate``: errors of a trained model against reference H and S.
+
+Reported per structure and in total: onsite ("node"), edge and total MAE in meV
+and mEh; breakdowns per element (onsite), element pair (edges) and shell pair
+``(l1, l2)``; the generalised-eigenvalue error of (H, S) (as arXiv 2501.19110)
+for structures up to ``max_eigen_orbitals``; a parity plot and a violin plot of
+node/edge errors with 5th/95th percentiles (the paper's Fig. 4 style).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+from ase.data import chemical_symbols
+from ase.units import Hartree
+
+from hamtrans.data.formats import Dataset
+from hamtrans.errors import HamtransError
+from hamtrans.models.model_file import load_model
+
+MEV = 1e3
+MEH = 1e3 / Hartree
+
+
+def _orbital_l(basis, numbers) -> np.ndarray:
+    """Angular momentum of every orbital, ``(N_orb,)``."""
+    return np.concatenate([np.full(2 * l + 1, l) for _, l, _ in basis.shell_table(numbers)])
+
+
+def _eigen_error(h_pred, s_pred, h_ref, s_ref) -> dict:
+    try:
+        reference = scipy.linalg.eigh(h_ref.to_sparse().toarray(), s_ref.to_sparse().toarray(), eigvals_only=True)
+    except np.linalg.LinAlgError:
+        return {"eigen_error": "reference S is not positive definite"}
+    try:
+        predicted = scipy.linalg.eigh(h_pred.to_sparse().toarray(), s_pred.to_sparse().toarray(), eigvals_only=True)
+    except np.linalg.LinAlgError:
+        return {"eigen_error": "predicted S is not positive definite"}
+    difference = predicted - reference
+    return {"eigen_mae_meV": float(np.abs(difference).mean() * MEV),
+            "eigen_relative_percent": float(np.linalg.norm(difference) / np.linalg.norm(reference) * 100)}
+
+
+def _summary(errors: np.ndarray) -> dict:
+    return {"mae_meV": float(errors.mean() * MEV), "mae_mEh": float(errors.mean() * MEH),
+            "p05_meV": float(np.percentile(errors, 5) * MEV), "p95_meV": float(np.percentile(errors, 95) * MEV),
+            "entries": int(errors.size)}
+
+
+def evaluate_model(model_path, dataset_path, out: Path, max_eigen_orbitals: int = 5000) -> dict:
+    """Evaluate a model file on a dataset; write ``evaluation.json`` and plots to ``out``; return the summary."""
+    predictor = load_model(model_path)
+    out.mkdir(parents=True, exist_ok=True)
+    per_structure, node_all, edge_all, pairs = [], [], [], []
+    by_element, by_pair, by_shell = defaultdict(list), defaultdict(list), defaultdict(list)
+    with Dataset(dataset_path) as data:
+        if len(data) == 0:
+            raise HamtransError(f"dataset {dataset_path} is empty")
+        for k, record in enumerate(data):
+            if record.hamiltonian is None:
+                raise HamtransError(f"{dataset_path}[{k}] has no reference Hamiltonian")
+            longest = float(record.graph.distances.max(initial=0.0))
+            if longest > predictor.config.block_cutoff + 1e-6:
+                raise HamtransError(f"{dataset_path}[{k}]: reference blocks reach {longest:.2f} Å, beyond the model's "
+                                    f"block_cutoff {predictor.config.block_cutoff} Å")
+            h, s = predictor.predict(record.atoms, graph=record.graph)
+            ref = record.hamiltonian
+            node = np.abs(h.onsite - ref.onsite)
+            edge = np.abs(h.edges - ref.edges)
+            node_all.append(node)
+            edge_all.append(edge)
+            sample = np.random.default_rng(k).permutation(ref.edges.size)[:50000]
+            pairs.append(np.column_stack([ref.edges[sample], h.edges[sample]]))
+            numbers = record.atoms.numbers
+            layout = ref.layout
+            l_of = _orbital_l(ref.basis, numbers)
+            atom_of = np.repeat(np.arange(len(numbers)), layout.counts)
+            rows, cols = layout.onsite_indices()
+            for value, r, c in ((node, rows, cols), (edge, *layout.edge_indices())):
+                for key in np.unique(l_of[r] * 10 + l_of[c]):
+                    by_shell[f"{key // 10}-{key % 10}"].append(value[l_of[r] * 10 + l_of[c] == key])
+            for z in np.unique(numbers):
+                by_element[chemical_symbols[z]].append(node[numbers[atom_of[rows]] == z])
+            er, ec = layout.edge_indices()
+            za, zb = numbers[atom_of[er]], numbers[atom_of[ec]]
+            for a, b in set(zip(za.tolist(), zb.tolist())):
+                by_pair[f"{chemical_symbols[a]}-{chemical_symbols[b]}"].append(edge[(za == a) & (zb == b)])
+            entry = {"name": record.name or f"{k}", "atoms": len(numbers), "orbitals": ref.n_orbitals,
+                     "node_mae_meV": float(node.mean() * MEV), "edge_mae_meV": float(edge.mean() * MEV),
+                     "total_mae_meV": float(np.concatenate([node, edge]).mean() * MEV)}
+            if s is not None and record.overlap is not None:
+                entry["overlap_mae"] = float(np.abs(np.concatenate([s.onsite - record.overlap.onsite,
+                                                                    s.edges - record.overlap.edges])).mean())
+            if ref.n_orbitals <= max_eigen_orbitals and record.overlap is not None:
+                entry.update(_eigen_error(h, s if s is not None else record.overlap, ref, record.overlap))
+            per_structure.append(entry)
+    node_all, edge_all = np.concatenate(node_all), np.concatenate(edge_all)
+    summary = {
+        "model": str(model_path), "dataset": str(dataset_path),
+        "total": {"node": _summary(node_all), "edge": _summary(edge_all),
+                  "total_mae_meV": float(np.concatenate([node_all, edge_all]).mean() * MEV)},
+        "structures": per_structure,
+        "onsite_by_element": {k: _summary(np.concatenate(v)) for k, v in sorted(by_element.items())},
+        "edges_by_element_pair": {k: _summary(np.concatenate(v)) for k, v in sorted(by_pair.items())},
+        "by_shell_pair": {k: _summary(np.concatenate(v)) for k, v in sorted(by_shell.items())},
+    }
+    partial = out / "evaluation.json.partial"
+    partial.write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(partial, out / "evaluation.json")
+    _plots(out, np.concatenate(pairs), node_all, edge_all)
+    return summary
+
+
+def _plots(out: Path, pairs: np.ndarray, node: np.ndarray, edge: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
+    ax.hexbin(pairs[:, 0], pairs[:, 1], gridsize=80, bins="log", mincnt=1, cmap="viridis")
+    low, high = pairs.min(), pairs.max()
+    ax.plot([low, high], [low, high], "k--", lw=0.7)
+    ax.set_xlabel("reference H entry (eV)")
+    ax.set_ylabel("predicted H entry (eV)")
+    fig.tight_layout()
+    fig.savefig(out / "parity.png")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=120)
+    data = [np.log10(np.maximum(values * MEV, 1e-6)) for values in (node, edge)]
+    ax.violinplot(data, showextrema=False)
+    for k, values in enumerate(data, start=1):
+        p5, p95 = np.percentile(values, [5, 95])
+        ax.hlines([p5, p95], k - 0.2, k + 0.2, color="k", lw=1)
+    ax.set_xticks([1, 2], ["node (onsite)", "edge"])
+    ax.set_ylabel("log10 |error| (meV)")
+    ax.set_title("5th / 95th percentiles marked", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "errors_violin.png")
+    plt.close(fig)

@@ -1,0 +1,415 @@
+"""E(3)-equivariant, strictly local Hamiltonian (and overlap) model.
+
+Architecture (one message-passing layer by default, as in arXiv 2602.02125):
+
+1. species embedding → scalar node features;
+2. ``n_layers`` attention interactions: messages ``TP(h_j, Y(r̂_ij))`` with
+   radial-MLP weights, weighted by multi-head attention ``softmax_j(q_i·k_ij)``
+   times a smooth cutoff, plus a self-connection and a gated nonlinearity;
+3. edge features for every block edge from both end nodes:
+   ``TP(W_a h_i + W_b h_j, Y(r̂_ij))`` with radial weights;
+4. onsite features: node features plus the cutoff-weighted sum of the atom's
+   edge features (which carry the odd-parity components nodes lack);
+5. heads per element pair: a linear map to the Clebsch–Gordan slots of every
+   shell pair and the orthogonal slot → block map (:mod:`.block_head`);
+6. hermiticity by construction: ``H_ij(S) ← ½(B_ij(S) + B_ji(−S)ᵀ)``.
+
+The overlap S is two-centre: :class:`OverlapModel` predicts each block from the
+element pair and the bond vector only (radial MLP × spherical harmonics, the
+Gaunt-allowed slots), onsite S blocks are per-element constants.
+
+Strict locality: every radial function carries the polynomial envelope of
+:mod:`.radial`, so an atom farther than ``mp_cutoff`` from both ends of a block
+(or from the atom of an onsite block) changes it by exactly 0.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import torch
+from e3nn import o3
+from e3nn.nn import FullyConnectedNet, Gate
+from torch import nn
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.models.block_head import BlockCoupling
+from hamtrans.models.inputs import ModelInputs
+from hamtrans.models.radial import BesselBasis, polynomial_envelope
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype):
+    """Temporarily set torch's default dtype (models are built in their own precision)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+@dataclass(frozen=True)
+class HamiltonianModelConfig:
+    """Hyper-parameters (stored in model files).
+
+    Attributes
+    ----------
+    basis
+        Orbital basis name or JSON (see :class:`OrbitalBasis`).
+    species
+        Atomic numbers the model handles.
+    block_cutoff
+        Å; the largest block distance the model is used for (radial basis range of edges).
+    mp_cutoff
+        Å; message-passing radius (receptive field per layer).
+    lmax
+        Highest l of spherical harmonics and features (≥ 2·largest shell l).
+    channels
+        Multiplicity of every irrep in node and edge features.
+    n_layers
+        Interaction layers (receptive field = n_layers · mp_cutoff around each end).
+    heads
+        Attention heads (must divide ``channels``).
+    n_radial
+        Bessel functions.
+    radial_hidden
+        Width of the radial MLPs.
+    edge_chunk
+        Block edges processed per chunk (bounds inference memory).
+    dtype
+        ``"float32"`` (default) or ``"float64"``; the model is built in this precision
+        (e3nn's Clebsch–Gordan tables too: a float32 model cast to float64 is only
+        equivariant to ~1e-8).
+    """
+
+    basis: str
+    species: tuple[int, ...]
+    block_cutoff: float = 4.5
+    mp_cutoff: float = 4.0
+    lmax: int = 4
+    channels: int = 16
+    n_layers: int = 1
+    heads: int = 4
+    n_radial: int = 8
+    radial_hidden: int = 32
+    edge_chunk: int = 20000
+    dtype: str = "float32"
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
+
+    @property
+    def receptive_field(self) -> float:
+        """Å beyond a block's atoms from which atoms can change it.
+
+        An edge block depends on atoms within ``n_layers · mp_cutoff`` of either end;
+        an onsite block also gathers the atom's edge features, so it reaches
+        ``block_cutoff`` further. The slab halo of augmented partitioning is
+        ``block_cutoff + receptive_field``.
+        """
+        return self.n_layers * self.mp_cutoff
+
+    def orbital_basis(self) -> OrbitalBasis:
+        if self.basis.lstrip().startswith("{"):
+            return OrbitalBasis.from_json(self.basis)
+        return OrbitalBasis.named(self.basis)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "species": list(self.species)}
+
+
+def _uvu_tensor_product(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: set[tuple[int, int]]):
+    """Channel-wise tensor product ``irreps_in ⊗ Y`` keeping outputs in ``allowed``; returns (tp, irreps_out)."""
+    outputs, instructions = [], []
+    for i1, (mul, ir1) in enumerate(irreps_in):
+        for i2, (_, ir2) in enumerate(irreps_sh):
+            for ir_out in ir1 * ir2:
+                if (ir_out.l, ir_out.p) in allowed:
+                    instructions.append((i1, i2, len(outputs), "uvu", True))
+                    outputs.append((mul, ir_out))
+    irreps_out = o3.Irreps(outputs)
+    tp = o3.TensorProduct(irreps_in, irreps_sh, irreps_out, instructions, shared_weights=False, internal_weights=False)
+    return tp, irreps_out
+
+
+def _segment_softmax(logits: torch.Tensor, receivers: torch.Tensor, n_nodes: int) -> torch.Tensor:
+    """Softmax of ``logits (E, H)`` over edges sharing a receiver."""
+    heads = logits.shape[1]
+    maximum = torch.full((n_nodes, heads), -torch.inf, dtype=logits.dtype, device=logits.device)
+    maximum = maximum.scatter_reduce(0, receivers[:, None].expand(-1, heads), logits, "amax", include_self=True)
+    weights = torch.exp(logits - maximum[receivers])
+    total = torch.zeros((n_nodes, heads), dtype=logits.dtype, device=logits.device).index_add(0, receivers, weights)
+    return weights / total[receivers]
+
+
+class AttentionInteraction(nn.Module):
+    """One message-passing layer with multi-head attention over neighbours."""
+
+    def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, channels: int, lmax: int, heads: int,
+                 n_radial: int, radial_hidden: int, key_dim: int = 8) -> None:
+        super().__init__()
+        natural = {(l, (-1) ** l) for l in range(lmax + 1)}
+        self.tp, irreps_mid = _uvu_tensor_product(irreps_in, irreps_sh, natural)
+        self.radial = FullyConnectedNet([n_radial, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu)
+        scalars_in = irreps_in.count((0, 1))
+        self.heads, self.key_dim = heads, key_dim
+        self.query = nn.Linear(scalars_in, heads * key_dim)
+        self.key = FullyConnectedNet([n_radial + scalars_in, radial_hidden, heads * key_dim], torch.nn.functional.silu)
+        # head of every component of the message: channel c of an irrep belongs to head c // (mul / heads)
+        head_of = []
+        for mul, ir in irreps_mid:
+            head_of += [c * heads // mul for c in range(mul) for _ in range(ir.dim)]
+        self.register_buffer("head_of_component", torch.tensor(head_of, dtype=torch.long))
+        gated = o3.Irreps([(channels, (l, (-1) ** l)) for l in range(1, lmax + 1)])
+        scalars = o3.Irreps([(channels, (0, 1))])
+        gates = o3.Irreps([(gated.num_irreps, (0, 1))])
+        self.gate = Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+        self.linear = o3.Linear(irreps_mid, self.gate.irreps_in)
+        self.self_connection = o3.Linear(irreps_in, self.gate.irreps_in)
+        self.irreps_out = self.gate.irreps_out
+        self._scalar_slice = irreps_in.slices()[0]
+
+    def forward(self, h, receivers, senders, sh, radial, envelope):
+        n_nodes = h.shape[0]
+        scalars = h[:, self._scalar_slice]
+        query = self.query(scalars).view(n_nodes, self.heads, self.key_dim)
+        key = self.key(torch.cat([radial, scalars[senders]], dim=1)).view(-1, self.heads, self.key_dim)
+        logits = (query[receivers] * key).sum(-1) / self.key_dim**0.5
+        attention = _segment_softmax(logits, receivers, n_nodes) * envelope[:, None]
+        messages = self.tp(h[senders], sh, self.radial(radial))
+        messages = messages * attention[:, self.head_of_component]
+        aggregated = torch.zeros(n_nodes, messages.shape[1], dtype=h.dtype, device=h.device).index_add(0, receivers, messages)
+        return self.gate(self.self_connection(h) + self.linear(aggregated))
+
+
+class HamiltonianModel(nn.Module):
+    """Predicts the flat onsite and edge blocks of H (eV) in the layout of :class:`ModelInputs`.
+
+    Parameters
+    ----------
+    config
+        :class:`HamiltonianModelConfig`.
+    """
+
+    def __init__(self, config: HamiltonianModelConfig) -> None:
+        super().__init__()
+        if config.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', not {config.dtype!r}")
+        with default_dtype(config.torch_dtype):
+            self._build(config)
+
+    def _build(self, config: HamiltonianModelConfig) -> None:
+        self.config = config
+        basis = config.orbital_basis()
+        self.basis = basis
+        self.species = list(config.species)
+        n_species = len(self.species)
+        if config.channels % config.heads:
+            raise ValueError(f"heads ({config.heads}) must divide channels ({config.channels})")
+        largest_l = max(max(basis.shells_of(z)) for z in self.species)
+        if config.lmax < 2 * largest_l:
+            raise ValueError(f"lmax = {config.lmax} cannot express blocks of l = {largest_l} shells: need ≥ {2 * largest_l}")
+        self.coupling = BlockCoupling(basis, self.species)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
+        self.mp_radial = BesselBasis(config.mp_cutoff, config.n_radial)
+        self.block_radial = BesselBasis(config.block_cutoff, config.n_radial)
+        scalars = o3.Irreps([(config.channels, (0, 1))])
+        self.embedding = o3.Linear(o3.Irreps([(n_species, (0, 1))]), scalars)
+        layers, irreps = [], scalars
+        for _ in range(config.n_layers):
+            layer = AttentionInteraction(irreps, self.irreps_sh, config.channels, config.lmax, config.heads,
+                                         config.n_radial, config.radial_hidden)
+            layers.append(layer)
+            irreps = layer.irreps_out
+        self.layers = nn.ModuleList(layers)
+        needed = {(ir.l, ir.p) for _, ir in self.coupling.all_irreps()}
+        self.irreps_edge = o3.Irreps([(config.channels, lp) for lp in sorted(needed)])
+        self.edge_source = o3.Linear(irreps, irreps)
+        self.edge_target = o3.Linear(irreps, irreps)
+        self.edge_tp, irreps_edge_mid = _uvu_tensor_product(irreps, self.irreps_sh, needed)
+        self.edge_radial = FullyConnectedNet([config.n_radial, config.radial_hidden, config.radial_hidden,
+                                              self.edge_tp.weight_numel], torch.nn.functional.silu)
+        self.edge_linear = o3.Linear(irreps_edge_mid, self.irreps_edge)
+        self.onsite_node = o3.Linear(irreps, self.irreps_edge)
+        self.onsite_edges = o3.Linear(self.irreps_edge, self.irreps_edge)
+        self.edge_heads = nn.ModuleDict({
+            f"{a}_{b}": o3.Linear(self.irreps_edge, self.coupling.pair_irreps[(a, b)])
+            for a in range(n_species) for b in range(n_species)
+        })
+        self.onsite_heads = nn.ModuleDict({
+            f"{a}": o3.Linear(self.irreps_edge, self.coupling.pair_irreps[(a, a)]) for a in range(n_species)
+        })
+        # data statistics (fitted by the trainer): one scale per slot irrep and a shift of the
+        # invariant (0e) slots of onsite blocks; stored per irrep so any value keeps equivariance
+        for a in range(n_species):
+            for b in range(n_species):
+                irreps = self.coupling.pair_irreps[(a, b)]
+                expand = torch.tensor([k for k, (_, ir) in enumerate(irreps) for _ in range(ir.dim)])
+                self.register_buffer(f"expand_{a}_{b}", expand)
+                self.register_buffer(f"edge_scale_{a}_{b}", torch.ones(irreps.num_irreps))
+            irreps = self.coupling.pair_irreps[(a, a)]
+            invariant = torch.tensor([ir.l == 0 and ir.p == 1 for _, ir in irreps])
+            self.register_buffer(f"invariant_{a}", invariant.to(torch.get_default_dtype()))
+            self.register_buffer(f"onsite_shift_{a}", torch.zeros(irreps.num_irreps))
+            self.register_buffer(f"onsite_scale_{a}", torch.ones(irreps.num_irreps))
+
+    # -- pieces ---------------------------------------------------------------------------
+    def _edge_geometry(self, inputs: ModelInputs, index: torch.Tensor, shift: torch.Tensor):
+        receivers, senders = index
+        vectors = inputs.positions[senders] - inputs.positions[receivers] + shift @ inputs.cell
+        distance = vectors.norm(dim=1)
+        sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
+        return receivers, senders, vectors, distance, sh
+
+    def node_features(self, inputs: ModelInputs) -> torch.Tensor:
+        """Node features after the interaction layers, ``(N, irreps.dim)``."""
+        onehot = nn.functional.one_hot(inputs.species, len(self.species)).to(inputs.positions.dtype)
+        h = self.embedding(onehot)
+        receivers, senders, _, distance, sh = self._edge_geometry(inputs, inputs.mp_index, inputs.mp_shift)
+        radial = self.mp_radial(distance)
+        envelope = polynomial_envelope(distance, self.config.mp_cutoff)
+        for layer in self.layers:
+            h = layer(h, receivers, senders, sh, radial, envelope)
+        return h
+
+    def edge_features(self, inputs: ModelInputs, h: torch.Tensor) -> torch.Tensor:
+        """Features of every block edge, ``(E, irreps_edge.dim)``, computed in chunks."""
+        source, target = self.edge_source(h), self.edge_target(h)
+        chunks = []
+        n_edges = inputs.block_index.shape[1]
+        for start in range(0, n_edges, self.config.edge_chunk):
+            part = slice(start, start + self.config.edge_chunk)
+            receivers, senders, _, distance, sh = self._edge_geometry(
+                inputs, inputs.block_index[:, part], inputs.block_shift[part])
+            mixed = source[receivers] + target[senders]
+            weights = self.edge_radial(self.block_radial(distance))
+            chunks.append(self.edge_linear(self.edge_tp(mixed, sh, weights)))
+        if not chunks:
+            return h.new_zeros((0, self.irreps_edge.dim))
+        return torch.cat(chunks)
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat onsite ``(Σ n_i²,)`` and edge ``(Σ n_i n_j,)`` blocks of H in eV (hermitian)."""
+        h = self.node_features(inputs)
+        edges = self.edge_features(inputs, h)
+        receivers = inputs.block_index[0]
+        distance = (inputs.positions[inputs.block_index[1]] - inputs.positions[receivers]
+                    + inputs.block_shift @ inputs.cell).norm(dim=1)
+        weight = polynomial_envelope(distance, self.config.block_cutoff)[:, None]
+        gathered = torch.zeros(h.shape[0], edges.shape[1], dtype=h.dtype, device=h.device)
+        gathered = gathered.index_add(0, receivers, self.onsite_edges(edges) * weight)
+        onsite_features = self.onsite_node(h) + gathered
+        onsite = self._assemble_onsite(inputs, onsite_features)
+        offsite = self._assemble_edges(inputs, edges)
+        onsite = 0.5 * (onsite + onsite[inputs.onsite_transpose])
+        offsite = 0.5 * (offsite + offsite[inputs.edge_transpose])
+        return onsite, offsite
+
+    def _assemble_onsite(self, inputs: ModelInputs, features: torch.Tensor) -> torch.Tensor:
+        out = features.new_zeros(int(inputs.onsite_ptr[-1]))
+        for a in range(len(self.species)):
+            atoms = torch.nonzero(inputs.species == a).flatten()
+            if atoms.numel() == 0:
+                continue
+            expand = getattr(self, f"expand_{a}_{a}")
+            shift = getattr(self, f"onsite_shift_{a}") * getattr(self, f"invariant_{a}")
+            slots = self.onsite_heads[f"{a}"](features[atoms])
+            slots = slots * getattr(self, f"onsite_scale_{a}")[expand] + shift[expand]
+            blocks = slots @ self.coupling.matrix(a, a).T
+            index = inputs.onsite_ptr[atoms][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
+            out = out.index_put((index.flatten(),), blocks.flatten())
+        return out
+
+    def _assemble_edges(self, inputs: ModelInputs, features: torch.Tensor) -> torch.Tensor:
+        out = features.new_zeros(int(inputs.edge_ptr[-1]))
+        n = len(self.species)
+        pair = inputs.species[inputs.block_index[0]] * n + inputs.species[inputs.block_index[1]]
+        for a in range(n):
+            for b in range(n):
+                edges = torch.nonzero(pair == a * n + b).flatten()
+                if edges.numel() == 0:
+                    continue
+                scale = getattr(self, f"edge_scale_{a}_{b}")[getattr(self, f"expand_{a}_{b}")]
+                slots = self.edge_heads[f"{a}_{b}"](features[edges]) * scale
+                blocks = slots @ self.coupling.matrix(a, b).T
+                index = inputs.edge_ptr[edges][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
+                out = out.index_put((index.flatten(),), blocks.flatten())
+        return out
+
+
+class OverlapModel(nn.Module):
+    """Two-centre overlap: ``S_ij(r) = Σ_L c_L(|r|) C^{l1 l2 L} · Y_L(r̂)`` per element and shell pair.
+
+    Onsite S blocks are per-element constants (exact for atom-centred orbitals).
+    Same inputs and flat outputs as :class:`HamiltonianModel`.
+    """
+
+    def __init__(self, config: HamiltonianModelConfig, radial_functions: int = 16, hidden: int = 64) -> None:
+        super().__init__()
+        with default_dtype(config.torch_dtype):
+            self._build(config, radial_functions, hidden)
+
+    def _build(self, config: HamiltonianModelConfig, radial_functions: int, hidden: int) -> None:
+        self.config = config
+        basis = config.orbital_basis()
+        self.species = list(config.species)
+        self.coupling = BlockCoupling(basis, self.species)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
+        self.radial = BesselBasis(config.block_cutoff, radial_functions)
+        n = len(self.species)
+        self.coefficients = nn.ModuleDict()
+        for a in range(n):
+            for b in range(n):
+                irreps = self.coupling.pair_irreps[(a, b)]
+                self.coefficients[f"{a}_{b}"] = FullyConnectedNet(
+                    [radial_functions, hidden, hidden, irreps.num_irreps], torch.nn.functional.silu)
+                # spherical-harmonic component feeding each slot component (Gaunt: only natural parity)
+                natural = torch.tensor([ir.p == (-1) ** ir.l for _, ir in irreps for _ in range(ir.dim)])
+                sh_index = torch.tensor([ir.l * ir.l + m for _, ir in irreps for m in range(ir.dim)])
+                slot_of = torch.tensor([k for k, (_, ir) in enumerate(irreps) for _ in range(ir.dim)])
+                self.register_buffer(f"natural_{a}_{b}", natural.to(torch.get_default_dtype()))
+                self.register_buffer(f"sh_index_{a}_{b}", sh_index)
+                self.register_buffer(f"slot_of_{a}_{b}", slot_of)
+        for a in range(n):
+            irreps = self.coupling.pair_irreps[(a, a)]
+            invariant = torch.tensor([ir.l == 0 and ir.p == 1 for _, ir in irreps for _ in range(ir.dim)])
+            self.register_buffer(f"invariant_{a}", invariant.to(torch.get_default_dtype()))
+            self.register_parameter(f"onsite_{a}", nn.Parameter(torch.zeros(irreps.dim)))
+
+    def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flat onsite and edge blocks of S (dimensionless)."""
+        receivers, senders = inputs.block_index
+        vectors = inputs.positions[senders] - inputs.positions[receivers] + inputs.block_shift @ inputs.cell
+        distance = vectors.norm(dim=1)
+        sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
+        radial = self.radial(distance)
+        n = len(self.species)
+        edges_out = vectors.new_zeros(int(inputs.edge_ptr[-1]))
+        pair = inputs.species[receivers] * n + inputs.species[senders]
+        for a in range(n):
+            for b in range(n):
+                edges = torch.nonzero(pair == a * n + b).flatten()
+                if edges.numel() == 0:
+                    continue
+                coefficient = self.coefficients[f"{a}_{b}"](radial[edges])
+                slots = (coefficient[:, getattr(self, f"slot_of_{a}_{b}")] * sh[edges][:, getattr(self, f"sh_index_{a}_{b}")]
+                         * getattr(self, f"natural_{a}_{b}"))
+                blocks = slots @ self.coupling.matrix(a, b).T
+                index = inputs.edge_ptr[edges][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
+                edges_out = edges_out.index_put((index.flatten(),), blocks.flatten())
+        onsite_out = vectors.new_zeros(int(inputs.onsite_ptr[-1]))
+        for a in range(n):
+            atoms = torch.nonzero(inputs.species == a).flatten()
+            if atoms.numel() == 0:
+                continue
+            # only rotation-invariant (0e) slots: the block is the same in every orientation
+            block = self.coupling.matrix(a, a) @ (getattr(self, f"onsite_{a}") * getattr(self, f"invariant_{a}"))
+            index = inputs.onsite_ptr[atoms][:, None] + torch.arange(block.numel(), device=block.device)
+            onsite_out = onsite_out.index_put((index.flatten(),), block.expand(len(atoms), -1).flatten())
+        onsite_out = 0.5 * (onsite_out + onsite_out[inputs.onsite_transpose])
+        edges_out = 0.5 * (edges_out + edges_out[inputs.edge_transpose])
+        return onsite_out, edges_out

@@ -1,0 +1,168 @@
+"""The hamtrans Hamiltonian-model file (``.pt``) and the predictor built from it.
+
+Format ``hamtrans-hamiltonian-model`` version 1.x: a ``torch.save`` dictionary of
+plain types and tensors only, so it loads with ``torch.load(weights_only=True)``
+(no pickled code)::
+
+    format        "hamtrans-hamiltonian-model"
+    version       [major, minor]      files of another major version are refused
+    hamtrans      package version that wrote it
+    config        HamiltonianModelConfig as a dict (basis as JSON, species as Z)
+    hamiltonian   state_dict of HamiltonianModel
+    overlap       state_dict of OverlapModel, or None (then S must be supplied)
+    metadata      JSON string: training data, metrics, reference used
+
+Files are written to ``<path>.partial`` and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from hamtrans.data.blocks import BlockSparseMatrix
+from hamtrans.data.graphs import AtomGraph, build_graph
+from hamtrans.errors import FileFormatError
+from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
+from hamtrans.models.inputs import prepare_inputs
+
+MODEL_FORMAT = "hamtrans-hamiltonian-model"
+MODEL_VERSION = (1, 0)
+
+
+def portable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """State dict without e3nn's code-generation constants (rebuilt when a model is constructed)."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items() if "._compiled_main" not in k}
+
+
+def save_model(path: str | os.PathLike, hamiltonian: HamiltonianModel, overlap: OverlapModel | None = None,
+               metadata: dict | None = None) -> Path:
+    """Write a model file atomically; returns its path."""
+    from hamtrans import __version__
+
+    config = hamiltonian.config
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": list(MODEL_VERSION),
+        "hamtrans": __version__,
+        "config": {**config.to_dict(), "basis": config.orbital_basis().to_json()},
+        "hamiltonian": portable_state(hamiltonian),
+        "overlap": None if overlap is None else portable_state(overlap),
+        "metadata": json.dumps(metadata or {}),
+    }
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+    return path
+
+
+@dataclass
+class HamiltonianPredictor:
+    """A loaded model: predicts block-sparse H (eV) and S for any structure.
+
+    Attributes
+    ----------
+    hamiltonian, overlap
+        The networks (``overlap`` may be ``None``: pass S to the caller's workflow).
+    metadata
+        What the file says about its training.
+    """
+
+    hamiltonian: HamiltonianModel
+    overlap: OverlapModel | None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> HamiltonianModelConfig:
+        return self.hamiltonian.config
+
+    @property
+    def basis(self):
+        return self.hamiltonian.basis
+
+    def graph(self, atoms: Atoms) -> AtomGraph:
+        """Block graph at the model's ``block_cutoff``."""
+        return build_graph(atoms, self.config.block_cutoff)
+
+    def predict(self, atoms: Atoms, graph: AtomGraph | None = None, device: str = "cpu"
+                ) -> tuple[BlockSparseMatrix, BlockSparseMatrix | None]:
+        """``(H, S)`` of ``atoms`` as :class:`BlockSparseMatrix` (S is ``None`` without an overlap model)."""
+        graph = graph or self.graph(atoms)
+        inputs = prepare_inputs(atoms, graph, self.basis, list(self.config.species), self.config.mp_cutoff,
+                                self.config.torch_dtype).to(device)
+        results = []
+        with torch.no_grad():
+            for model in (self.hamiltonian, self.overlap):
+                if model is None:
+                    results.append(None)
+                    continue
+                model.to(device).eval()
+                onsite, edges = model(inputs)
+                results.append(BlockSparseMatrix(self.basis, atoms.numbers, graph,
+                                                 onsite.double().cpu().numpy(), edges.double().cpu().numpy()))
+        return results[0], results[1]
+
+    def timed_predict(self, atoms: Atoms, device: str = "cpu") -> tuple[BlockSparseMatrix, BlockSparseMatrix | None, dict]:
+        """:meth:`predict` plus wall time (s) and peak resident memory (MiB) of this process."""
+        import resource
+
+        start = time.perf_counter()
+        h, s = self.predict(atoms, device=device)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return h, s, {"seconds": seconds, "peak_memory_MiB": peak}
+
+
+def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredictor:
+    """Load a model file safely (``weights_only=True``); refuse other formats and major versions."""
+    path = Path(path)
+    if not path.exists():
+        raise FileFormatError(f"model file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a torch pickle error says little: name the file and the cause
+        raise FileFormatError(f"{path} is not a loadable hamtrans model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise FileFormatError(f"{path} is not a hamtrans Hamiltonian model (format {payload.get('format')!r})"
+                              if isinstance(payload, dict) else f"{path} is not a hamtrans model file")
+    major = int(payload["version"][0])
+    if major != MODEL_VERSION[0]:
+        raise FileFormatError(
+            f"{path} is model format {major}.x, written by hamtrans {payload.get('hamtrans')}; this hamtrans reads "
+            f"{MODEL_VERSION[0]}.x: use a matching hamtrans version or retrain"
+        )
+    config_dict = dict(payload["config"])
+    config_dict["species"] = tuple(config_dict["species"])
+    config = HamiltonianModelConfig(**config_dict)
+    hamiltonian = HamiltonianModel(config)
+    _load_state(hamiltonian, payload["hamiltonian"], path)
+    overlap = None
+    if payload["overlap"] is not None:
+        overlap = OverlapModel(config)
+        _load_state(overlap, payload["overlap"], path)
+    return HamiltonianPredictor(hamiltonian.to(device).eval(), None if overlap is None else overlap.to(device).eval(),
+                                json.loads(payload["metadata"]))
+
+
+def _load_state(module: torch.nn.Module, state: dict, path: Path) -> None:
+    """Load weights; only e3nn's regenerated code constants may be absent or extra."""
+    result = module.load_state_dict(state, strict=False)
+    bad = [k for k in list(result.missing_keys) + list(result.unexpected_keys) if "._compiled_main" not in k]
+    if bad:
+        raise FileFormatError(f"{path}: weights do not fit the model its config describes ({', '.join(bad[:5])})")
+
+
+def block_errors(predicted: BlockSparseMatrix, reference: BlockSparseMatrix) -> dict[str, np.ndarray]:
+    """Absolute errors (same unit as the matrices) of onsite and edge entries on a shared graph."""
+    if predicted.graph.n_edges != reference.graph.n_edges or not np.array_equal(
+            predicted.graph.edge_index, reference.graph.edge_index):
+        raise FileFormatError("predicted and reference matrices live on different graphs")
+    return {"onsite": np.abs(predicted.onsite - reference.onsite), "edges": np.abs(predicted.edges - reference.edges)}

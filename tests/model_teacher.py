@@ -1,0 +1,38 @@
+"""A fixed random "teacher" model labels small VCM devices: learnable H/S data without a DFT run."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.blocks import BlockSparseMatrix
+from hamtrans.data.formats import DatasetWriter, Record
+from hamtrans.data.graphs import build_graph
+from hamtrans.data.structures import build_vcm_device
+from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
+from hamtrans.models.inputs import prepare_inputs
+
+SPECIES = (7, 8, 22, 72)
+TEACHER = HamiltonianModelConfig(basis="gfn1-xtb", species=SPECIES, block_cutoff=4.5, mp_cutoff=3.5, channels=8,
+                                 heads=2, dtype="float64")
+
+
+def write_teacher_dataset(path, seeds=(1,), cutoff: float = 4.5) -> None:
+    torch.manual_seed(7)
+    teacher, overlap = HamiltonianModel(TEACHER), OverlapModel(TEACHER)
+    basis = OrbitalBasis.named("gfn1-xtb")
+    with torch.no_grad():
+        for a in range(len(SPECIES)):  # unit onsite overlap: S stays positive definite
+            getattr(overlap, f"onsite_{a}").copy_(getattr(overlap, f"invariant_{a}") * 1.0)
+    with DatasetWriter(path, basis, {"source": "teacher"}) as writer:
+        for seed in seeds:
+            atoms = build_vcm_device(cross_section=(8.48, 8.48), electrode_length=4.24, oxide_length=5.0,
+                                     ti_length=0.0, vacancies="random", seed=seed)
+            graph = build_graph(atoms, cutoff)
+            inputs = prepare_inputs(atoms, graph, basis, list(SPECIES), TEACHER.mp_cutoff, torch.float64)
+            with torch.no_grad():
+                (h_on, h_ed), (s_on, s_ed) = teacher(inputs), overlap(inputs)
+            h = BlockSparseMatrix(basis, atoms.numbers, graph, h_on.numpy(), h_ed.numpy())
+            s = BlockSparseMatrix(basis, atoms.numbers, graph, s_on.numpy(), 0.1 * s_ed.numpy())
+            writer.append(Record(atoms, h, s, fermi_level=float(np.median(h_on.numpy())), name=f"device-{seed}"))
