@@ -68,9 +68,12 @@ def test_resume_after_a_crash_continues_exactly(teacher_data, tmp_path):
     rows_a = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
     rows_b = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
     assert len(rows_a) == len(rows_b) == 3  # header + 2 epochs, none duplicated by the resume
-    # a changed configuration is refused on resume
+    # a changed configuration is refused on resume; a longer run is allowed
     with pytest.raises(TrainingError, match="configuration differs"):
         Trainer(parse_config(raw_config(teacher_data, tmp_path / "b", learning_rate=0.5)), resume=True)
+    longer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "b", epochs=3)), resume=True)
+    longer.run()
+    assert longer.epoch == 3 and longer.step > reference.step
 
 
 def test_nan_loss_stops_with_the_last_good_checkpoint(teacher_data, tmp_path):

@@ -61,7 +61,11 @@ class HamiltonianModelConfig:
     species
         Atomic numbers the model handles.
     block_cutoff
-        Å; the largest block distance the model is used for (radial basis range of edges).
+        Å; the largest block distance the model is used for. Edge radial functions
+        span ``block_cutoff + block_margin`` so blocks right at the cutoff (nonzero in
+        any real basis) are not damped by the envelope.
+    block_margin
+        Å added to ``block_cutoff`` for the range of the edge radial functions.
     mp_cutoff
         Å; message-passing radius (receptive field per layer).
     lmax
@@ -87,6 +91,7 @@ class HamiltonianModelConfig:
     basis: str
     species: tuple[int, ...]
     block_cutoff: float = 4.5
+    block_margin: float = 1.0
     mp_cutoff: float = 4.0
     lmax: int = 4
     channels: int = 16
@@ -111,6 +116,11 @@ class HamiltonianModelConfig:
         ``block_cutoff + receptive_field``.
         """
         return self.n_layers * self.mp_cutoff
+
+    @property
+    def edge_radial_range(self) -> float:
+        """Å spanned by the radial functions of block edges."""
+        return self.block_cutoff + self.block_margin
 
     def orbital_basis(self) -> OrbitalBasis:
         if self.basis.lstrip().startswith("{"):
@@ -215,7 +225,7 @@ class HamiltonianModel(nn.Module):
         self.coupling = BlockCoupling(basis, self.species)
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.mp_radial = BesselBasis(config.mp_cutoff, config.n_radial)
-        self.block_radial = BesselBasis(config.block_cutoff, config.n_radial)
+        self.block_radial = BesselBasis(config.edge_radial_range, config.n_radial)
         scalars = o3.Irreps([(config.channels, (0, 1))])
         self.embedding = o3.Linear(o3.Irreps([(n_species, (0, 1))]), scalars)
         layers, irreps = [], scalars
@@ -299,7 +309,7 @@ class HamiltonianModel(nn.Module):
         receivers = inputs.block_index[0]
         distance = (inputs.positions[inputs.block_index[1]] - inputs.positions[receivers]
                     + inputs.block_shift @ inputs.cell).norm(dim=1)
-        weight = polynomial_envelope(distance, self.config.block_cutoff)[:, None]
+        weight = polynomial_envelope(distance, self.config.edge_radial_range)[:, None]
         gathered = torch.zeros(h.shape[0], edges.shape[1], dtype=h.dtype, device=h.device)
         gathered = gathered.index_add(0, receivers, self.onsite_edges(edges) * weight)
         onsite_features = self.onsite_node(h) + gathered
@@ -359,7 +369,7 @@ class OverlapModel(nn.Module):
         self.species = list(config.species)
         self.coupling = BlockCoupling(basis, self.species)
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
-        self.radial = BesselBasis(config.block_cutoff, radial_functions)
+        self.radial = BesselBasis(config.edge_radial_range, radial_functions)
         n = len(self.species)
         self.coefficients = nn.ModuleDict()
         for a in range(n):

@@ -280,8 +280,9 @@ class Trainer:
         if not self.checkpoint_path.exists():
             raise TrainingError(f"--resume: no checkpoint at {self.checkpoint_path}")
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        if json.loads(state["config"]) != self.config.to_dict():
-            raise TrainingError("--resume: the configuration differs from the one the checkpoint was written with")
+        if _without_length(json.loads(state["config"])) != _without_length(self.config.to_dict()):
+            raise TrainingError("--resume: the configuration differs from the one the checkpoint was written with "
+                                "(only training.epochs and training.max_steps may change, to extend a run)")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -432,6 +433,12 @@ class Trainer:
             if tc.max_steps is not None and self.step >= tc.max_steps:
                 break
         return metrics
+
+
+def _without_length(config: dict) -> dict:
+    """A configuration without the keys that only set how long to train."""
+    training = {k: v for k, v in config["training"].items() if k not in ("epochs", "max_steps")}
+    return {**config, "training": training}
 
 
 def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:

@@ -1,0 +1,100 @@
+"""Hamiltonian inference: time and peak memory vs size, scaling exponent, and the reference generator.
+
+Each size runs in a fresh process (peak RSS is per process): build a VCM device of
+about N atoms, build its block graph, predict H and S. The reference generator
+(GFN1-xTB, tblite) is timed in the same run on the sizes it can do in minutes
+(``--reference-atoms``, default the ~150-atom demo wire). Prints a table, the
+fitted exponent t ∝ N^α, and writes JSON with ``--json``.
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hamiltonian_inference.py [--model runs/vcm/best.pt]
+(without ``--model`` an untrained model of the default size is timed: the cost does not depend on weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+WORKER = r"""
+import json, resource, sys, time
+import torch
+from hamtrans.data.structures import build_vcm_device
+from hamtrans.models import HamiltonianModel, HamiltonianModelConfig, load_model
+from hamtrans.models.model_file import HamiltonianPredictor
+from hamtrans.models.hamiltonian import OverlapModel
+torch.set_num_threads(int(sys.argv[3]))
+cross, length, model_path = float(sys.argv[1]), float(sys.argv[2]), sys.argv[4]
+atoms = build_vcm_device(cross_section=(cross, cross), electrode_length=8.48, oxide_length=length, ti_length=0.0,
+                         vacancies="random", seed=1)
+if model_path:
+    predictor = load_model(model_path)
+else:
+    config = HamiltonianModelConfig(basis="gfn1-xtb", species=(7, 8, 22, 72))
+    predictor = HamiltonianPredictor(HamiltonianModel(config).eval(), OverlapModel(config).eval())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+h, s = predictor.predict(atoms)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"atoms": len(atoms), "orbitals": h.n_orbitals, "edges": h.graph.n_edges, "seconds": seconds,
+                  "peak_MiB": peak, "baseline_MiB": before}))
+"""
+
+REFERENCE = r"""
+import json, sys, time
+from hamtrans.data.structures import build_vcm_device
+from hamtrans.data.reference import TBLiteReference
+atoms = build_vcm_device(cross_section=(8.48, 8.48), electrode_length=8.48, oxide_length=float(sys.argv[1]),
+                         ti_length=0.0, vacuum=9.0, vacancies="filament", seed=0)
+start = time.perf_counter()
+TBLiteReference(cutoff=4.5, image_range=12.0).compute(atoms)
+print(json.dumps({"atoms": len(atoms), "seconds": time.perf_counter() - start}))
+"""
+
+# (cross-section Å, oxide length Å) giving roughly 500, 1,000, 2,000 and 5,000 atoms
+SIZES = [(12.72, 20.0), (16.96, 30.0), (21.2, 50.0), (25.44, 110.0)]
+
+
+def run(code: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="", help="model file; default: an untrained default-size model")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the target is 2 cores)")
+    parser.add_argument("--reference-oxide", type=float, nargs="*", default=[5.0],
+                        help="oxide lengths (Å) of the demo-wire devices timed with GFN1-xTB in this run")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    rows = []
+    print(f"{'atoms':>7} {'orbitals':>9} {'edges':>9} {'time s':>8} {'peak MiB':>9}")
+    for cross, length in SIZES:
+        row = run(WORKER, str(cross), str(length), str(args.threads), args.model)
+        rows.append(row)
+        print(f"{row['atoms']:7d} {row['orbitals']:9d} {row['edges']:9d} {row['seconds']:8.2f} {row['peak_MiB']:9.0f}")
+    atoms = np.array([r["atoms"] for r in rows], float)
+    seconds = np.array([r["seconds"] for r in rows])
+    exponent = float(np.polyfit(np.log(atoms), np.log(seconds), 1)[0])
+    print(f"scaling exponent α (t ∝ N^α): {exponent:.2f}")
+    references = []
+    for oxide in args.reference_oxide:
+        ref = run(REFERENCE, str(oxide))
+        references.append(ref)
+        model_time = float(np.exp(np.interp(np.log(ref["atoms"]), np.log(atoms), np.log(seconds))))
+        print(f"GFN1-xTB reference, {ref['atoms']} atoms: {ref['seconds']:.0f} s "
+              f"(model, interpolated to that size: {model_time:.2f} s → {ref['seconds'] / model_time:.0f}×)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"model": rows, "exponent": exponent, "reference": references}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
