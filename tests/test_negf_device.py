@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hamtrans.errors import HamtransError, LeadError, MatrixError, PartitionError
 from hamtrans.negf import Device, transmission
 from hamtrans.negf.partition import check_block_tridiagonal, coupling_pattern
-from hamtrans.negf.tight_binding import chain
+from hamtrans.negf.tight_binding import chain, ssh_chain
 from tests.negf_systems import random_chain_device
 
 
@@ -115,12 +115,7 @@ def test_input_atom_order_does_not_matter():
 
 def test_lead_period_is_checked_on_the_hoppings_too():
     # SSH chain: every site looks alike, but hoppings alternate (-1, -0.6): the period is 2 sites
-    n = 16
-    hopping = np.where(np.arange(n - 1) % 2 == 0, -1.0, -0.6)
-    h = sp.diags([hopping, np.zeros(n), hopping], [-1, 0, 1]).tocsr()
-    positions = np.zeros((n, 3))
-    positions[:, 0] = np.arange(n)
-    device = Device.from_matrices(h, sp.identity(n).tocsr(), positions)
+    device = Device.from_matrices(*ssh_chain(16))
     assert device.left.n_orbitals == 2
     # bands |E| in [0.4, 1.6]: gap around E = 0, full transmission at E = 1
     np.testing.assert_allclose(transmission(device, [0.1, 1.0]), [0.0, 1.0], atol=1e-9)
@@ -128,12 +123,7 @@ def test_lead_period_is_checked_on_the_hoppings_too():
 
 def test_bound_state_at_the_energy_is_a_clear_error():
     # SSH chain of 16 sites between its leads: an exact zero-energy state makes the η = 0 sweep singular
-    n = 16
-    hopping = np.where(np.arange(n - 1) % 2 == 0, -1.0, -0.6)
-    h = sp.diags([hopping, np.zeros(n), hopping], [-1, 0, 1]).tocsr()
-    positions = np.zeros((n, 3))
-    positions[:, 0] = np.arange(n)
-    device = Device.from_matrices(h, sp.identity(n).tocsr(), positions)
+    device = Device.from_matrices(*ssh_chain(16))
     with pytest.raises(HamtransError, match="singular"):
         transmission(device, [0.0])
     assert transmission(device, [0.0], eta=1e-6)[0] < 1e-6

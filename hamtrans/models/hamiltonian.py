@@ -145,6 +145,12 @@ def _uvu_tensor_product(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: set
     return tp, irreps_out
 
 
+def _place_blocks(out: torch.Tensor, pointer: torch.Tensor, owners: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """Write flat blocks ``(k, size)`` at ``pointer[owners]`` of the flat output ``out``."""
+    index = pointer[owners][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
+    return out.index_put((index.flatten(),), blocks.flatten())
+
+
 def _segment_softmax(logits: torch.Tensor, receivers: torch.Tensor, n_nodes: int) -> torch.Tensor:
     """Softmax of ``logits (E, H)`` over edges sharing a receiver."""
     heads = logits.shape[1]
@@ -329,9 +335,7 @@ class HamiltonianModel(nn.Module):
             shift = getattr(self, f"onsite_shift_{a}") * getattr(self, f"invariant_{a}")
             slots = self.onsite_heads[f"{a}"](features[atoms])
             slots = slots * getattr(self, f"onsite_scale_{a}")[expand] + shift[expand]
-            blocks = slots @ self.coupling.matrix(a, a).T
-            index = inputs.onsite_ptr[atoms][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
-            out = out.index_put((index.flatten(),), blocks.flatten())
+            out = _place_blocks(out, inputs.onsite_ptr, atoms, slots @ self.coupling.matrix(a, a).T)
         return out
 
     def _assemble_edges(self, inputs: ModelInputs, features: torch.Tensor) -> torch.Tensor:
@@ -345,9 +349,7 @@ class HamiltonianModel(nn.Module):
                     continue
                 scale = getattr(self, f"edge_scale_{a}_{b}")[getattr(self, f"expand_{a}_{b}")]
                 slots = self.edge_heads[f"{a}_{b}"](features[edges]) * scale
-                blocks = slots @ self.coupling.matrix(a, b).T
-                index = inputs.edge_ptr[edges][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
-                out = out.index_put((index.flatten(),), blocks.flatten())
+                out = _place_blocks(out, inputs.edge_ptr, edges, slots @ self.coupling.matrix(a, b).T)
         return out
 
 
@@ -408,9 +410,7 @@ class OverlapModel(nn.Module):
                 coefficient = self.coefficients[f"{a}_{b}"](radial[edges])
                 slots = (coefficient[:, getattr(self, f"slot_of_{a}_{b}")] * sh[edges][:, getattr(self, f"sh_index_{a}_{b}")]
                          * getattr(self, f"natural_{a}_{b}"))
-                blocks = slots @ self.coupling.matrix(a, b).T
-                index = inputs.edge_ptr[edges][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
-                edges_out = edges_out.index_put((index.flatten(),), blocks.flatten())
+                edges_out = _place_blocks(edges_out, inputs.edge_ptr, edges, slots @ self.coupling.matrix(a, b).T)
         onsite_out = vectors.new_zeros(int(inputs.onsite_ptr[-1]))
         for a in range(n):
             atoms = torch.nonzero(inputs.species == a).flatten()
@@ -418,8 +418,7 @@ class OverlapModel(nn.Module):
                 continue
             # only rotation-invariant (0e) slots: the block is the same in every orientation
             block = self.coupling.matrix(a, a) @ (getattr(self, f"onsite_{a}") * getattr(self, f"invariant_{a}"))
-            index = inputs.onsite_ptr[atoms][:, None] + torch.arange(block.numel(), device=block.device)
-            onsite_out = onsite_out.index_put((index.flatten(),), block.expand(len(atoms), -1).flatten())
+            onsite_out = _place_blocks(onsite_out, inputs.onsite_ptr, atoms, block.expand(len(atoms), -1))
         onsite_out = 0.5 * (onsite_out + onsite_out[inputs.onsite_transpose])
         edges_out = 0.5 * (edges_out + edges_out[inputs.edge_transpose])
         return onsite_out, edges_out

@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from ase import Atoms
 
@@ -158,11 +157,3 @@ def _load_state(module: torch.nn.Module, state: dict, path: Path) -> None:
     bad = [k for k in list(result.missing_keys) + list(result.unexpected_keys) if "._compiled_main" not in k]
     if bad:
         raise FileFormatError(f"{path}: weights do not fit the model its config describes ({', '.join(bad[:5])})")
-
-
-def block_errors(predicted: BlockSparseMatrix, reference: BlockSparseMatrix) -> dict[str, np.ndarray]:
-    """Absolute errors (same unit as the matrices) of onsite and edge entries on a shared graph."""
-    if predicted.graph.n_edges != reference.graph.n_edges or not np.array_equal(
-            predicted.graph.edge_index, reference.graph.edge_index):
-        raise FileFormatError("predicted and reference matrices live on different graphs")
-    return {"onsite": np.abs(predicted.onsite - reference.onsite), "edges": np.abs(predicted.edges - reference.edges)}

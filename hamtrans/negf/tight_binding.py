@@ -26,6 +26,19 @@ def chain(length: int, hopping: float = -1.0, overlap: float = 0.0, onsite: np.n
     return h.tocsr(), s.tocsr(), positions
 
 
+def ssh_chain(length: int, strong: float = -1.0, weak: float = -0.6):
+    """Su–Schrieffer–Heeger chain: alternating hoppings, every site alike (period 2 sites, 2 Å).
+
+    Bands ``|E| ∈ [|strong| − |weak|, |strong| + |weak|]``; the period shows only in
+    the hoppings, not in the positions.
+    """
+    hopping = np.where(np.arange(length - 1) % 2 == 0, strong, weak)
+    h = sp.diags([hopping, np.zeros(length), hopping], [-1, 0, 1])
+    positions = np.zeros((length, 3))
+    positions[:, 0] = np.arange(length)
+    return h.tocsr(), sp.identity(length).tocsr(), positions
+
+
 def square_strip(width: int, length: int, hopping: float = 1.0, disorder: float = 0.0, seed: int = 0,
                  overlap: float = 0.0, lead_columns: int = 2):
     """Square-lattice strip ``width × length`` (Anderson disorder) between clean leads.
