@@ -121,10 +121,16 @@ class HamiltonianPredictor:
 
 
 def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredictor:
-    """Load a model file safely (``weights_only=True``); refuse other formats and major versions."""
-    path = Path(path)
+    """Load a model file safely (``weights_only=True``); refuse other formats and major versions.
+
+    ``path`` may also name a shipped model (:mod:`hamtrans.models.pretrained`, e.g. ``"vcm-gfn1"``).
+    """
+    from hamtrans.models.pretrained import available, pretrained_path
+
+    shipped = pretrained_path(str(path))
+    path = shipped if shipped is not None else Path(path)
     if not path.exists():
-        raise FileFormatError(f"model file {path} does not exist")
+        raise FileFormatError(f"model file {path} does not exist (shipped models: {', '.join(available())})")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # a torch pickle error says little: name the file and the cause

@@ -1,0 +1,95 @@
+"""ASE calculator for electronic Hamiltonians: an ML model or the GFN1-xTB reference behind one interface.
+
+>>> atoms.calc = HamiltonianCalculator(model="vcm-gfn1")          # or reference="gfn1-xtb"
+>>> h = atoms.calc.get_property("hamiltonian")                    # scipy CSR, eV, Γ-folded
+
+Results (ASE ``results``): ``hamiltonian`` and ``overlap`` as scipy sparse CSR
+matrices (eV; S dimensionless) in the internal orbital order, Γ-folded over periodic
+images. The block-sparse matrices (for open/transport matrices along an axis) are
+:attr:`blocks`; :attr:`basis` and :meth:`orbital_slices` describe the layout.
+Atoms unchanged since the last call are not recomputed (ASE ``check_state``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from hamtrans.data.blocks import BlockSparseMatrix
+from hamtrans.errors import HamtransError
+
+REFERENCES = ("gfn1-xtb",)
+
+
+class HamiltonianCalculator(Calculator):
+    """H and S of a structure from a trained model or from the reference generator.
+
+    Parameters
+    ----------
+    model
+        Model file, shipped model name (``"vcm-gfn1"``) or a loaded
+        :class:`~hamtrans.models.HamiltonianPredictor`.
+    reference
+        ``"gfn1-xtb"``: compute H, S with tblite instead (``reference_options`` go to
+        :class:`~hamtrans.data.reference.TBLiteReference`, e.g. ``cutoff``, ``image_range``).
+    device
+        torch device of the model.
+    """
+
+    implemented_properties = ["hamiltonian", "overlap"]
+
+    def __init__(self, model=None, reference: str | None = None, device: str = "cpu",
+                 reference_options: dict | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if (model is None) == (reference is None):
+            raise HamtransError("give exactly one of model= (a trained model) or reference= ('gfn1-xtb')")
+        self.device = device
+        self.blocks: tuple[BlockSparseMatrix, BlockSparseMatrix] | None = None
+        self.fermi_level: float | None = None
+        if model is not None:
+            from hamtrans.models import HamiltonianPredictor, load_model
+
+            self.predictor = model if isinstance(model, HamiltonianPredictor) else load_model(model, device)
+            self.generator = None
+            self.basis = self.predictor.basis
+        else:
+            if reference not in REFERENCES:
+                raise HamtransError(f"unknown reference {reference!r}; available: {', '.join(REFERENCES)}")
+            from hamtrans.data.reference import TBLiteReference
+
+            self.predictor = None
+            self.generator = TBLiteReference(**(reference_options or {}))
+            self.basis = self.generator.basis
+
+    def calculate(self, atoms=None, properties=("hamiltonian",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        if self.predictor is not None:
+            h, s = self.predictor.predict(self.atoms, device=self.device)
+            if s is None:
+                raise HamtransError("this model has no overlap head; it cannot give S")
+            self.fermi_level = None
+        else:
+            result = self.generator.compute(self.atoms)
+            h, s = result.hamiltonian, result.overlap
+            self.fermi_level = result.fermi_level
+        self.blocks = (h, s)
+        self.results["hamiltonian"] = h.to_sparse()
+        self.results["overlap"] = s.to_sparse()
+
+    def orbital_slices(self, atoms=None) -> list[slice]:
+        """Orbital range of every atom in the matrices."""
+        numbers = (atoms or self.atoms).numbers
+        offsets = self.basis.orbital_offsets(numbers)
+        return [slice(int(a), int(b)) for a, b in zip(offsets[:-1], offsets[1:])]
+
+    def open_matrices(self, atoms, axis: int):
+        """``(H, S)`` open along ``axis`` (no wrap-around couplings): the input of a transport device."""
+        self.get_property("hamiltonian", atoms)
+        h, s = self.blocks
+        return h.to_sparse(axis=axis), s.to_sparse(axis=axis)
+
+    @property
+    def orbital_positions(self) -> np.ndarray:
+        """``(N_orb, 3)`` Å: the position of the atom of each orbital (last structure)."""
+        counts = self.basis.orbital_counts(self.atoms.numbers)
+        return np.repeat(self.atoms.positions, counts, axis=0)
