@@ -1,0 +1,26 @@
+"""Pretrained Hamiltonian models shipped with hamtrans.
+
+``vcm-gfn1``
+    TiN | HfO2 | TiN valence-change-memory cells (elements N, O, Ti, Hf), GFN1-xTB
+    reference (tblite), basis ``gfn1-xtb``, blocks within 4.5 Å. Trained with
+    ``vcm_gfn1.yaml`` (a copy of ``examples/vcm/train.yaml``) on slabs of two devices
+    with random vacancies; its accuracy on unseen formed/broken-filament devices is in
+    the README. Load with ``load_model("vcm-gfn1")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PRETRAINED = {"vcm-gfn1": HERE / "vcm_gfn1.pt"}
+
+
+def available() -> tuple[str, ...]:
+    """Names of the shipped models."""
+    return tuple(sorted(PRETRAINED))
+
+
+def pretrained_path(name: str) -> Path | None:
+    """File of a shipped model, or ``None`` if ``name`` is not one."""
+    return PRETRAINED.get(name)
