@@ -37,7 +37,6 @@ from tqdm import tqdm
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.formats import Dataset
 from hamtrans.errors import HamtransError
-from hamtrans.models.block_head import coupling_matrix
 from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
 from hamtrans.models.model_file import save_model
@@ -151,7 +150,6 @@ def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
 def fit_statistics(model: HamiltonianModel, records) -> None:
     """Set the model's per-slot scales and onsite shifts from the training records' H blocks."""
     species = {z: k for k, z in enumerate(model.species)}
-    basis = model.basis
     sums: dict = {}
     for record in records:
         h, numbers = record.hamiltonian, record.atoms.numbers
@@ -166,8 +164,8 @@ def fit_statistics(model: HamiltonianModel, records) -> None:
                 blocks = np.flatnonzero(pair_keys == key)
                 size = pointer[blocks[0] + 1] - pointer[blocks[0]]
                 flat = values[pointer[blocks][:, None] + np.arange(size)]
-                _, matrix = coupling_matrix(basis.shells_of(model.species[a]), basis.shells_of(model.species[b]))
-                slots = flat @ matrix.numpy()   # orthogonal: slots = Aᵀ · block
+                matrix = model.coupling.matrix(a, b).double().cpu().numpy()
+                slots = flat @ matrix   # orthogonal: slots = Aᵀ · block
                 entry = sums.setdefault((kind, a, b), [np.zeros(size), np.zeros(size), 0])
                 entry[0] += slots.sum(0)
                 entry[1] += (slots**2).sum(0)
@@ -443,7 +441,6 @@ def _without_length(config: dict) -> dict:
 
 def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:
     """Onsite S blocks are per-element constants: set their invariant slots to the data mean."""
-    basis = overlap.config.orbital_basis()
     with torch.no_grad():
         for a, z in enumerate(overlap.species):
             blocks = []
@@ -453,6 +450,5 @@ def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:
                     blocks.append(s.onsite_block(atom).ravel())
             if not blocks:
                 continue
-            _, matrix = coupling_matrix(basis.shells_of(z), basis.shells_of(z))
-            slots = np.mean(blocks, axis=0) @ matrix.numpy()
+            slots = np.mean(blocks, axis=0) @ overlap.coupling.matrix(a, a).double().cpu().numpy()
             getattr(overlap, f"onsite_{a}").copy_(torch.as_tensor(slots))
