@@ -1,0 +1,46 @@
+"""The shipped VCM model: loads by name, is equivariant in float32, and keeps its measured accuracy."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hamtrans.data.formats import Dataset
+from hamtrans.data.orbital_order import rotation_matrix_for_orbitals
+from hamtrans.data.structures import cut_cluster
+from hamtrans.models import load_model
+from hamtrans.models.evaluation import evaluate_model
+from hamtrans.models.pretrained import available
+
+FIXTURE = Path(__file__).parent / "fixtures" / "vcm" / "formed_1.h5"  # unseen formed-filament device, GFN1-xTB
+
+
+def test_shipped_model_loads_by_name():
+    assert "vcm-gfn1" in available()
+    model = load_model("vcm-gfn1")
+    assert model.config.species == (7, 8, 22, 72) and model.basis.name == "gfn1-xtb"
+    assert model.overlap is not None and model.config.dtype == "float32"
+    assert "random_1" in " ".join(model.metadata["train_data"])
+
+
+def test_shipped_model_is_equivariant_in_float32(rotation):
+    model = load_model("vcm-gfn1")
+    with Dataset(FIXTURE) as data:
+        device = data[0].atoms
+    cluster = cut_cluster(device, center=int(np.flatnonzero(device.numbers == 72)[0]), radius=6.0)
+    rotated = cluster.copy()
+    rotated.positions = cluster.positions @ rotation.T
+    d = rotation_matrix_for_orbitals(model.basis, cluster.numbers, rotation).toarray()
+    h, s = model.predict(cluster)
+    h_rot, s_rot = model.predict(rotated)
+    for a, b in ((h, h_rot), (s, s_rot)):
+        a, b = a.to_sparse().toarray(), b.to_sparse().toarray()
+        assert np.abs(d @ a @ d.T - b).max() < 1e-5 * max(1.0, np.abs(a).max())
+
+
+def test_shipped_model_accuracy_on_an_unseen_device(tmp_path):
+    summary = evaluate_model("vcm-gfn1", FIXTURE, tmp_path, max_eigen_orbitals=0)
+    recorded = load_model("vcm-gfn1").metadata["test_formed_1"]
+    # regression guard: the shipped file must reproduce the figures quoted in the README
+    assert summary["total"]["total_mae_meV"] == pytest.approx(recorded["total_mae_meV"], rel=1e-3)
+    assert summary["total"]["node"]["mae_meV"] == pytest.approx(recorded["node_mae_meV"], rel=1e-3)
