@@ -98,6 +98,22 @@ def _guarded(kernel, energies_batch: np.ndarray):
             "energies): use eta > 0 or move the energy grid") from None
 
 
+def _energy_batches(device: Device, opts: SweepOptions, kernel, compact: bool):
+    """A per-batch function for :func:`map_energies`: builds z, the lead self-energies and the slab
+    matrices, runs ``kernel(slabs, sigma_left, sigma_right, blocks, xp)`` and returns host arrays."""
+    backend = get_backend(opts.backend)
+    blocks = _device_blocks(device, backend)
+
+    def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
+        z = energies_batch + 1j * opts.eta
+        sigma_left, sigma_right = lead_self_energies(device, z, opts)
+        slabs = slab_matrices(blocks, z, backend, compact=compact)
+        out = _guarded(lambda: kernel(slabs, sigma_left, sigma_right, blocks, backend.xp), energies_batch)
+        return {k: backend.to_host(v) for k, v in out.items()}
+
+    return batch
+
+
 def _device_blocks(device: Device, backend: Backend):
     key = f"backend:{backend.name}"
     if key not in device._blocks:
@@ -121,16 +137,8 @@ def transmission(device: Device, energies, options: SweepOptions | None = None, 
         :class:`SweepOptions` and/or its fields as keywords.
     """
     opts = _options(options, overrides)
-    backend = get_backend(opts.backend)
-    blocks = _device_blocks(device, backend)
-
-    def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
-        z = energies_batch + 1j * opts.eta
-        sigma_left, sigma_right = lead_self_energies(device, z, opts)
-        slabs = slab_matrices(blocks, z, backend, compact=True)
-        t = _guarded(lambda: caroli_transmission(slabs, sigma_left, sigma_right, backend.xp), energies_batch)
-        return {"transmission": backend.to_host(t)}
-
+    kernel = lambda slabs, sl, sr, blocks, xp: {"transmission": caroli_transmission(slabs, sl, sr, xp)}
+    batch = _energy_batches(device, opts, kernel, compact=True)
     return map_energies(batch, _energies(energies), opts.batch_size, opts.comm, opts.progress, opts.blas_threads,
                         "transmission")["transmission"]
 
@@ -179,17 +187,8 @@ class GreenFunctionResult:
 def green_function(device: Device, energies, options: SweepOptions | None = None, **overrides) -> GreenFunctionResult:
     """Full RGF sweep: transmission, orbital DOS and lead-resolved spectral functions."""
     opts = _options(options, overrides)
-    backend = get_backend(opts.backend)
-    blocks = _device_blocks(device, backend)
-
-    def batch(energies_batch: np.ndarray) -> dict[str, np.ndarray]:
-        z = energies_batch + 1j * opts.eta
-        sigma_left, sigma_right = lead_self_energies(device, z, opts)
-        slabs = slab_matrices(blocks, z, backend)
-        out = _guarded(lambda: green_sweep(slabs, blocks.s_diagonal, blocks.s_upper, sigma_left, sigma_right,
-                                           backend.xp), energies_batch)
-        return {k: backend.to_host(v) for k, v in out.items()}
-
+    kernel = lambda slabs, sl, sr, blocks, xp: green_sweep(slabs, blocks.s_diagonal, blocks.s_upper, sl, sr, xp)
+    batch = _energy_batches(device, opts, kernel, compact=False)
     energies = _energies(energies)
     out = map_energies(batch, energies, opts.batch_size, opts.comm, opts.progress, opts.blas_threads, "green function")
     orbital = {k: device.to_input_order(out[k]) for k in ("dos", "spectral_left", "spectral_right")}
