@@ -35,3 +35,7 @@ class LeadError(HamtransError):
 
 class PartitionError(HamtransError):
     """A device matrix is not block-tridiagonal with the chosen slabs."""
+
+
+class TrainingError(HamtransError):
+    """Training cannot go on (NaN loss, data that does not fit the model)."""

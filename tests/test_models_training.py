@@ -1,9 +1,6 @@
 """Training machinery: configuration checks, exact resume, NaN stop, model files, DDP, CLI round trip."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +14,7 @@ from hamtrans.models.model_file import load_model, save_model
 from hamtrans.models.train_config import ConfigError, parse_config
 from hamtrans.models.training import Trainer, TrainingError
 from tests.model_teacher import write_teacher_dataset
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.training_runs import train_single_and_distributed
 
 
 @pytest.fixture(scope="module")
@@ -143,18 +139,7 @@ def test_bad_training_data(tmp_path, teacher_data):
 def test_distributed_training_matches_single_process(teacher_data, tmp_path):
     single = raw_config(teacher_data, tmp_path / "single", epochs=2, batch_size=4)
     double = raw_config(teacher_data, tmp_path / "ddp", epochs=2, batch_size=4)
-    for raw, name in ((single, "single.yaml"), (double, "ddp.yaml")):
-        (tmp_path / name).write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "hamtrans.cli", "train", str(tmp_path / "single.yaml")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                          "-m", "hamtrans.cli", "train", str(tmp_path / "ddp.yaml")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    read = lambda d: [line.split(",") for line in (tmp_path / d / "metrics.csv").read_text().splitlines()[1:]]
-    for a, b in zip(read("single"), read("ddp")):
+    for a, b in zip(*train_single_and_distributed(tmp_path, single, double)):
         assert float(a[3]) == pytest.approx(float(b[3]), rel=1e-4)  # train loss
         assert float(a[4]) == pytest.approx(float(b[4]), rel=1e-4)  # validation loss
 

@@ -25,7 +25,6 @@ Strict locality: every radial function carries the polynomial envelope of
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -35,19 +34,9 @@ from torch import nn
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.models.block_head import BlockCoupling
+from hamtrans.models.equivariant import channelwise_tensor_product, default_dtype
 from hamtrans.models.inputs import ModelInputs
 from hamtrans.models.radial import BesselBasis, polynomial_envelope
-
-
-@contextmanager
-def default_dtype(dtype: torch.dtype):
-    """Temporarily set torch's default dtype (models are built in their own precision)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 @dataclass(frozen=True)
@@ -131,20 +120,6 @@ class HamiltonianModelConfig:
         return {**asdict(self), "species": list(self.species)}
 
 
-def _uvu_tensor_product(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: set[tuple[int, int]]):
-    """Channel-wise tensor product ``irreps_in ⊗ Y`` keeping outputs in ``allowed``; returns (tp, irreps_out)."""
-    outputs, instructions = [], []
-    for i1, (mul, ir1) in enumerate(irreps_in):
-        for i2, (_, ir2) in enumerate(irreps_sh):
-            for ir_out in ir1 * ir2:
-                if (ir_out.l, ir_out.p) in allowed:
-                    instructions.append((i1, i2, len(outputs), "uvu", True))
-                    outputs.append((mul, ir_out))
-    irreps_out = o3.Irreps(outputs)
-    tp = o3.TensorProduct(irreps_in, irreps_sh, irreps_out, instructions, shared_weights=False, internal_weights=False)
-    return tp, irreps_out
-
-
 def _place_blocks(out: torch.Tensor, pointer: torch.Tensor, owners: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
     """Write flat blocks ``(k, size)`` at ``pointer[owners]`` of the flat output ``out``."""
     index = pointer[owners][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
@@ -168,7 +143,7 @@ class AttentionInteraction(nn.Module):
                  n_radial: int, radial_hidden: int, key_dim: int = 8) -> None:
         super().__init__()
         natural = {(l, (-1) ** l) for l in range(lmax + 1)}
-        self.tp, irreps_mid = _uvu_tensor_product(irreps_in, irreps_sh, natural)
+        self.tp, irreps_mid = channelwise_tensor_product(irreps_in, irreps_sh, natural)
         self.radial = FullyConnectedNet([n_radial, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu)
         scalars_in = irreps_in.count((0, 1))
         self.heads, self.key_dim = heads, key_dim
@@ -245,7 +220,7 @@ class HamiltonianModel(nn.Module):
         self.irreps_edge = o3.Irreps([(config.channels, lp) for lp in sorted(needed)])
         self.edge_source = o3.Linear(irreps, irreps)
         self.edge_target = o3.Linear(irreps, irreps)
-        self.edge_tp, irreps_edge_mid = _uvu_tensor_product(irreps, self.irreps_sh, needed)
+        self.edge_tp, irreps_edge_mid = channelwise_tensor_product(irreps, self.irreps_sh, needed)
         self.edge_radial = FullyConnectedNet([config.n_radial, config.radial_hidden, config.radial_hidden,
                                               self.edge_tp.weight_numel], torch.nn.functional.silu)
         self.edge_linear = o3.Linear(irreps_edge_mid, self.irreps_edge)

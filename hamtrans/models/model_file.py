@@ -1,8 +1,10 @@
-"""The hamtrans Hamiltonian-model file (``.pt``) and the predictor built from it.
+"""The hamtrans model files (``.pt``) and the Hamiltonian predictor built from one.
 
-Format ``hamtrans-hamiltonian-model`` version 1.x: a ``torch.save`` dictionary of
-plain types and tensors only, so it loads with ``torch.load(weights_only=True)``
-(no pickled code)::
+Both formats are a ``torch.save`` dictionary of plain types and tensors only, so
+they load with ``torch.load(weights_only=True)`` (no pickled code). Files of
+another major version are refused with a message naming both versions.
+
+Hamiltonian model, format ``hamtrans-hamiltonian-model`` version 1.x::
 
     format        "hamtrans-hamiltonian-model"
     version       [major, minor]      files of another major version are refused
@@ -11,6 +13,13 @@ plain types and tensors only, so it loads with ``torch.load(weights_only=True)``
     hamiltonian   state_dict of HamiltonianModel
     overlap       state_dict of OverlapModel, or None (then S must be supplied)
     metadata      JSON string: training data, metrics, reference used
+
+Interatomic potential, format ``hamtrans-potential`` version 1.x::
+
+    format, version, hamtrans   as above
+    config        PotentialConfig as a dict (species as Z)
+    potential     state_dict of InteratomicPotential (incl. fitted shifts/scales)
+    metadata      JSON string
 
 Files are written to ``<path>.partial`` and renamed.
 """
@@ -31,9 +40,13 @@ from hamtrans.data.graphs import AtomGraph, build_graph
 from hamtrans.errors import FileFormatError
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
 from hamtrans.models.inputs import prepare_inputs
+from hamtrans.models.potential import InteratomicPotential, PotentialConfig
 
 MODEL_FORMAT = "hamtrans-hamiltonian-model"
 MODEL_VERSION = (1, 0)
+POTENTIAL_FORMAT = "hamtrans-potential"
+POTENTIAL_VERSION = (1, 0)
+_KIND = {MODEL_FORMAT: "Hamiltonian model", POTENTIAL_FORMAT: "interatomic potential"}
 
 
 def portable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -44,23 +57,59 @@ def portable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save_model(path: str | os.PathLike, hamiltonian: HamiltonianModel, overlap: OverlapModel | None = None,
                metadata: dict | None = None) -> Path:
     """Write a model file atomically; returns its path."""
-    from hamtrans import __version__
-
     config = hamiltonian.config
-    payload = {
-        "format": MODEL_FORMAT,
-        "version": list(MODEL_VERSION),
-        "hamtrans": __version__,
+    return _write(path, MODEL_FORMAT, MODEL_VERSION, {
         "config": {**config.to_dict(), "basis": config.orbital_basis().to_json()},
         "hamiltonian": portable_state(hamiltonian),
         "overlap": None if overlap is None else portable_state(overlap),
         "metadata": json.dumps(metadata or {}),
-    }
+    })
+
+
+def save_potential(path: str | os.PathLike, potential: InteratomicPotential, metadata: dict | None = None) -> Path:
+    """Write an interatomic-potential file atomically; returns its path."""
+    return _write(path, POTENTIAL_FORMAT, POTENTIAL_VERSION, {
+        "config": potential.config.to_dict(),
+        "potential": portable_state(potential),
+        "metadata": json.dumps(metadata or {}),
+    })
+
+
+def _write(path: str | os.PathLike, format_name: str, version: tuple[int, int], content: dict) -> Path:
+    from hamtrans import __version__
+
+    payload = {"format": format_name, "version": list(version), "hamtrans": __version__, **content}
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     os.replace(partial, path)
     return path
+
+
+def _read(path: str | os.PathLike, format_name: str, version: tuple[int, int], device: str) -> tuple[Path, dict]:
+    """Resolve a shipped name, load safely, check format and major version."""
+    from hamtrans.models.pretrained import available, pretrained_path
+
+    shipped = pretrained_path(str(path))
+    path = shipped if shipped is not None else Path(path)
+    if not path.exists():
+        raise FileFormatError(f"model file {path} does not exist (shipped models: {', '.join(available())})")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a torch pickle error says little: name the file and the cause
+        raise FileFormatError(f"{path} is not a loadable hamtrans model file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict):
+        raise FileFormatError(f"{path} is not a hamtrans model file")
+    if payload.get("format") != format_name:
+        found = _KIND.get(payload.get("format"), f"format {payload.get('format')!r}")
+        raise FileFormatError(f"{path} is not a hamtrans {_KIND[format_name]} (it is: {found})")
+    major = int(payload["version"][0])
+    if major != version[0]:
+        raise FileFormatError(
+            f"{path} is {_KIND[format_name]} format {major}.x, written by hamtrans {payload.get('hamtrans')}; this "
+            f"hamtrans reads {version[0]}.x: use a matching hamtrans version or retrain"
+        )
+    return path, payload
 
 
 @dataclass
@@ -125,25 +174,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredi
 
     ``path`` may also name a shipped model (:mod:`hamtrans.models.pretrained`, e.g. ``"vcm-gfn1"``).
     """
-    from hamtrans.models.pretrained import available, pretrained_path
-
-    shipped = pretrained_path(str(path))
-    path = shipped if shipped is not None else Path(path)
-    if not path.exists():
-        raise FileFormatError(f"model file {path} does not exist (shipped models: {', '.join(available())})")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # a torch pickle error says little: name the file and the cause
-        raise FileFormatError(f"{path} is not a loadable hamtrans model file ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise FileFormatError(f"{path} is not a hamtrans Hamiltonian model (format {payload.get('format')!r})"
-                              if isinstance(payload, dict) else f"{path} is not a hamtrans model file")
-    major = int(payload["version"][0])
-    if major != MODEL_VERSION[0]:
-        raise FileFormatError(
-            f"{path} is model format {major}.x, written by hamtrans {payload.get('hamtrans')}; this hamtrans reads "
-            f"{MODEL_VERSION[0]}.x: use a matching hamtrans version or retrain"
-        )
+    path, payload = _read(path, MODEL_FORMAT, MODEL_VERSION, device)
     config_dict = dict(payload["config"])
     config_dict["species"] = tuple(config_dict["species"])
     config = HamiltonianModelConfig(**config_dict)
@@ -155,6 +186,22 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredi
         _load_state(overlap, payload["overlap"], path)
     return HamiltonianPredictor(hamiltonian.to(device).eval(), None if overlap is None else overlap.to(device).eval(),
                                 json.loads(payload["metadata"]))
+
+
+def load_potential(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None) -> InteratomicPotential:
+    """Load an interatomic-potential file (or shipped name) safely; its metadata is ``model.metadata``.
+
+    ``dtype`` (``"float32"``/``"float64"``) rebuilds the model in another precision than it was trained in.
+    """
+    path, payload = _read(path, POTENTIAL_FORMAT, POTENTIAL_VERSION, device)
+    config_dict = dict(payload["config"])
+    config_dict["species"] = tuple(config_dict["species"])
+    if dtype is not None:
+        config_dict["dtype"] = dtype
+    potential = InteratomicPotential(PotentialConfig(**config_dict))
+    _load_state(potential, payload["potential"], path)
+    potential.metadata = json.loads(payload["metadata"])
+    return potential.to(device).eval()
 
 
 def _load_state(module: torch.nn.Module, state: dict, path: Path) -> None:

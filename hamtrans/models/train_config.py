@@ -1,6 +1,6 @@
-"""``hamtrans train`` configuration: YAML sections with documented keys and defaults.
+"""``hamtrans train`` / ``hamtrans finetune`` configuration: YAML sections with documented keys and defaults.
 
-Example (every key optional except ``data.train`` and ``model.species``)::
+``task: hamiltonian`` (every key optional except ``data.train`` and ``model.species``)::
 
     task: hamiltonian
     model:                      # HamiltonianModelConfig
@@ -37,6 +37,41 @@ Example (every key optional except ``data.train`` and ``model.species``)::
       max_steps: null           # stop after this many steps in total
     output:
       directory: runs/hamiltonian
+
+``task: potential`` trains :class:`~hamtrans.models.potential.InteratomicPotential`
+on energies, forces and stresses of whole structures (``data.slab_*`` do not apply;
+both ``split`` values split by structure). Its ``model`` section and extra keys::
+
+    task: potential
+    model:                      # PotentialConfig
+      species: [N, O, Ti, Hf]
+      cutoff: 5.0               # Å, per interaction layer
+      lmax: 2
+      channels: 16
+      n_layers: 3
+      n_radial: 8
+      radial_hidden: 64
+      dtype: float32
+    data:
+      train: [train.h5]         # hamtrans HDF5 datasets with energy/forces (stress) or ASE-readable
+                                # files (extxyz ...) whose frames carry energy/forces (stress)
+    training:
+      energy_weight: 1.0        # on (ΔE / N_atoms)², eV²
+      force_weight: 1.0         # on the mean of ΔF², (eV/Å)²
+      stress_weight: 10.0       # on the mean of Δσ², (eV/Å³)²; structures without stress skip it
+    output:
+      directory: runs/potential
+
+``hamtrans finetune`` reads the same file plus a ``finetune`` section (reEWC:
+experience replay + elastic weight consolidation, arXiv 2506.15223). The model
+hyper-parameters come from the starting model, so ``model`` must be omitted::
+
+    finetune:
+      model: runs/potential/best.pt   # the trained model to start from
+      replay: [old_train.h5]          # data the model was trained on (experience replay)
+      replay_fraction: 0.5            # replayed old structures per new structure in every epoch
+      ewc_weight: 1000.0              # λ of the EWC penalty λ/2 · Σ F_k (θ_k − θ*_k)² (0: plain replay)
+      fisher_structures: 32           # old structures used to estimate the diagonal Fisher F
 """
 
 from __future__ import annotations
@@ -50,6 +85,7 @@ from ase.data import atomic_numbers
 
 from hamtrans.errors import HamtransError
 from hamtrans.models.hamiltonian import HamiltonianModelConfig
+from hamtrans.models.potential import PotentialConfig
 
 
 class ConfigError(HamtransError):
@@ -82,6 +118,9 @@ class TrainingSection:
     overlap_weight: float = 10.0
     checkpoint_every: int = 50
     max_steps: int | None = None
+    energy_weight: float = 1.0
+    force_weight: float = 1.0
+    stress_weight: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,18 +129,31 @@ class OutputSection:
 
 
 @dataclass(frozen=True)
+class FinetuneSection:
+    model: str = ""
+    replay: tuple[str, ...] = ()
+    replay_fraction: float = 0.5
+    ewc_weight: float = 1000.0
+    fisher_structures: int = 32
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The whole configuration (see the module docstring for every key)."""
 
-    model: HamiltonianModelConfig
+    model: HamiltonianModelConfig | PotentialConfig
     data: DataSection = field(default_factory=DataSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     output: OutputSection = field(default_factory=OutputSection)
     task: str = "hamiltonian"
+    finetune: FinetuneSection | None = None
 
     def to_dict(self) -> dict:
-        return {"task": self.task, "model": self.model.to_dict(), "data": _as_dict(self.data),
-                "training": _as_dict(self.training), "output": _as_dict(self.output)}
+        out = {"task": self.task, "model": self.model.to_dict(), "data": _as_dict(self.data),
+               "training": _as_dict(self.training), "output": _as_dict(self.output)}
+        if self.finetune is not None:
+            out["finetune"] = _as_dict(self.finetune)
+        return out
 
 
 def _as_dict(section) -> dict:
@@ -142,21 +194,25 @@ def _species(values) -> tuple[int, ...]:
     return tuple(out)
 
 
-def parse_config(raw: dict) -> TrainConfig:
-    """Validate a configuration dictionary (relative paths are relative to the working directory)."""
+TASKS = {"hamiltonian": HamiltonianModelConfig, "potential": PotentialConfig}
+
+
+def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | None = None) -> TrainConfig:
+    """Validate a configuration dictionary (relative paths are relative to the working directory).
+
+    ``model`` supplies the model hyper-parameters instead of the ``model`` section
+    (fine-tuning takes them from the starting model).
+    """
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a YAML mapping")
     _check_keys(raw, TrainConfig, "the configuration")
     task = raw.get("task", "hamiltonian")
-    if task != "hamiltonian":
-        raise ConfigError(f"task '{task}' is not available in this version (only 'hamiltonian')")
-    model_raw = dict(raw.get("model") or {})
-    _check_keys(model_raw, HamiltonianModelConfig, "model")
-    if "species" not in model_raw:
-        raise ConfigError("model.species is required (e.g. [N, O, Ti, Hf])")
-    model_raw["species"] = _species(model_raw["species"])
-    model_raw.setdefault("basis", "gfn1-xtb")
-    model = HamiltonianModelConfig(**model_raw)
+    if task not in TASKS:
+        raise ConfigError(f"task '{task}' is not known; available: {', '.join(TASKS)}")
+    if model is None:
+        model = _model_section(TASKS[task], raw.get("model"))
+    elif raw.get("model"):
+        raise ConfigError("the model section is not used here: the hyper-parameters come from the starting model")
     data = _section(DataSection, raw.get("data"), "data")
     if not data.train:
         raise ConfigError("data.train must list at least one dataset file")
@@ -166,7 +222,21 @@ def parse_config(raw: dict) -> TrainConfig:
     if training.loss not in ("mse", "mae"):
         raise ConfigError(f"training.loss must be 'mse' or 'mae', not '{training.loss}'")
     output = _section(OutputSection, raw.get("output"), "output")
-    return TrainConfig(model=model, data=data, training=training, output=output, task=task)
+    finetune = None if raw.get("finetune") is None else _section(FinetuneSection, raw["finetune"], "finetune")
+    return TrainConfig(model=model, data=data, training=training, output=output, task=task, finetune=finetune)
+
+
+def _model_section(cls, given: dict | None):
+    model_raw = dict(given or {})
+    _check_keys(model_raw, cls, "model")
+    if "species" not in model_raw:
+        raise ConfigError("model.species is required (e.g. [N, O, Ti, Hf])")
+    model_raw["species"] = _species(model_raw["species"])
+    if cls is HamiltonianModelConfig:
+        model_raw.setdefault("basis", "gfn1-xtb")
+    if model_raw.get("dtype", "float32") not in ("float32", "float64"):
+        raise ConfigError(f"model.dtype must be 'float32' or 'float64', not '{model_raw['dtype']}'")
+    return cls(**model_raw)
 
 
 def load_config(path: str | Path) -> TrainConfig:

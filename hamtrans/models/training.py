@@ -1,13 +1,12 @@
-"""Training of the Hamiltonian (and overlap) model: ``hamtrans train CONFIG.yaml``.
+"""The training loop of ``hamtrans train`` and ``hamtrans finetune``, shared by every task.
 
-* Samples are slabs of the dataset structures with their halo (augmented
-  partitioning, :mod:`.partitioning`) or whole structures; the loss runs over the
-  owned blocks only, so every block of a structure is counted once.
-* Validation split by structure or by slab; extra validation files.
+What is learned comes from a :class:`TrainingTask` (:mod:`.hamiltonian_training`
+for H/S blocks, :mod:`.potential_training` for energies/forces/stress,
+:mod:`.finetuning` for replay + EWC fine-tuning); this module owns the rest:
+
 * Adam, ReduceLROnPlateau on the validation loss, gradient clipping, an
   exponential moving average (EMA) of the weights that is validated and saved.
-* Per-epoch metrics (onsite "node" MAE, edge MAE, total MAE in meV, S MAE) to
-  ``metrics.csv`` and a tqdm bar.
+* Per-epoch metrics (the task's fields) to ``metrics.csv`` and a tqdm bar.
 * ``checkpoint.pt`` every ``checkpoint_every`` steps and at each epoch end,
   ``best.pt`` (a model file) at the best validation loss; both written
   atomically. ``--resume`` restores weights, EMA, optimiser, scheduler, epoch and
@@ -26,199 +25,79 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext as _nullcontext
-from dataclasses import dataclass
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from hamtrans.data.basis import OrbitalBasis
-from hamtrans.data.formats import Dataset
-from hamtrans.errors import HamtransError
-from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
-from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
-from hamtrans.models.model_file import save_model
-from hamtrans.models.partitioning import slice_structure
+from hamtrans.errors import TrainingError
 from hamtrans.models.train_config import TrainConfig
 
-METRIC_FIELDS = ["epoch", "step", "learning_rate", "train_loss", "val_loss", "node_mae_meV", "edge_mae_meV",
-                 "total_mae_meV", "overlap_mae", "seconds"]
+__all__ = ["Trainer", "TrainingError", "TrainingTask", "make_task"]
 
 
-class TrainingError(HamtransError):
-    """Training cannot go on (NaN loss, data that does not fit the model)."""
+class TrainingTask(Protocol):
+    """What a task gives the trainer."""
+
+    #: Validation metrics written to ``metrics.csv`` (besides ``val_loss``).
+    metric_fields: list[str]
+
+    def build(self) -> tuple[torch.nn.Module, list, list]:
+        """The model (data statistics fitted), the training samples and the validation samples."""
+
+    def entries(self, sample) -> int:
+        """How many loss terms a sample holds (losses are normalised by the batch total)."""
+
+    def loss(self, network: torch.nn.Module, sample) -> torch.Tensor:
+        """Sum of the sample's loss terms."""
+
+    def penalty(self, model: torch.nn.Module) -> torch.Tensor | None:
+        """A per-step regularisation added to the batch loss (e.g. EWC), or ``None``."""
+
+    def validation_sums(self, model: torch.nn.Module, sample) -> torch.Tensor:
+        """Fixed-length float64 vector of sums over one sample (added over samples and ranks)."""
+
+    def metrics(self, sums: torch.Tensor) -> dict:
+        """Metrics (with ``val_loss``) from the summed vectors."""
+
+    def summary(self, metrics: dict) -> str:
+        """One-line progress text."""
+
+    def save(self, path: Path, model: torch.nn.Module, metadata: dict) -> None:
+        """Write a model file."""
 
 
-@dataclass
-class Sample:
-    """One slab or structure: model inputs and the owned targets (H in eV, S)."""
+def make_task(config: TrainConfig) -> TrainingTask:
+    """The task a configuration asks for."""
+    if config.task == "potential":
+        from hamtrans.models.potential_training import PotentialTask
 
-    name: str
-    inputs: ModelInputs
-    onsite_index: torch.Tensor
-    edge_index: torch.Tensor
-    h_onsite: torch.Tensor
-    h_edges: torch.Tensor
-    s_onsite: torch.Tensor
-    s_edges: torch.Tensor
+        return PotentialTask(config)
+    from hamtrans.models.hamiltonian_training import HamiltonianTask
 
-    @property
-    def entries(self) -> int:
-        return int(self.h_onsite.numel() + self.h_edges.numel())
-
-
-# -- data ------------------------------------------------------------------------------------
-
-
-def _check_record(record, model_basis: OrbitalBasis, config, source: str) -> None:
-    if record.hamiltonian is None or record.overlap is None:
-        raise TrainingError(f"{source}: structure {record.name!r} has no H and S blocks")
-    basis = record.hamiltonian.basis
-    species_indices(record.atoms.numbers, list(config.model.species))  # unknown elements: clear error
-    for z in set(int(z) for z in record.atoms.numbers):
-        if model_basis.shells_of(z) != basis.shells_of(z):
-            raise TrainingError(f"{source}: dataset basis '{basis.name}' ({basis.irreps(z)} for Z={z}) does not "
-                                f"match the model basis '{model_basis.name}' ({model_basis.irreps(z)})")
-    longest = float(record.graph.distances.max(initial=0.0))
-    if longest > config.model.block_cutoff + 1e-6:
-        raise TrainingError(f"{source}: dataset blocks reach {longest:.2f} Å but model.block_cutoff is "
-                            f"{config.model.block_cutoff} Å; raise block_cutoff to at least the dataset cutoff")
-
-
-def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, name: str) -> list[Sample]:
-    """Slabs (or the whole structure) of one record as training samples."""
-    mc, dc = config.model, config.data
-    dtype = mc.torch_dtype
-    tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
-    index = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
-    h, s = record.hamiltonian, record.overlap
-    if dc.slab_width is None:
-        inputs = prepare_inputs(record.atoms, record.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
-        on, ed = np.arange(h.onsite.size), np.arange(h.edges.size)
-        return [Sample(name, inputs, index(on), index(ed), tensor(h.onsite), tensor(h.edges), tensor(s.onsite),
-                       tensor(s.edges))]
-    halo = mc.block_cutoff + mc.receptive_field
-    out = []
-    for k, slab in enumerate(slice_structure(record.atoms, record.graph, dc.slab_axis, dc.slab_width, halo)):
-        inputs = prepare_inputs(slab.atoms, slab.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
-        slab_on, full_on, slab_ed, full_ed = slab.label_indices(model_basis, record.atoms.numbers, record.graph)
-        out.append(Sample(f"{name}/slab{k}", inputs, index(slab_on), index(slab_ed), tensor(h.onsite[full_on]),
-                          tensor(h.edges[full_ed]), tensor(s.onsite[full_on]), tensor(s.edges[full_ed])))
-    return out
-
-
-def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
-    """``(train, validation, records)``: samples split as configured, and the training records (for statistics)."""
-    dc = config.data
-    rng = np.random.default_rng(dc.seed)
-    train_records, validation = [], []
-    for path in dc.train:
-        with Dataset(path) as data:
-            if len(data) == 0:
-                raise TrainingError(f"dataset {path} is empty")
-            for k, record in enumerate(data):
-                _check_record(record, model_basis, config, path)
-                train_records.append((f"{Path(path).stem}:{k}", record))
-    for path in dc.validation:
-        with Dataset(path) as data:
-            for k, record in enumerate(data):
-                _check_record(record, model_basis, config, path)
-                validation += samples_from_record(record, config, model_basis, f"{Path(path).stem}:{k}")
-    held_out = set()
-    if dc.split == "structure" and len(train_records) > 1 and dc.validation_fraction > 0:
-        count = max(1, int(round(dc.validation_fraction * len(train_records))))
-        held_out = set(rng.choice(len(train_records), count, replace=False).tolist())
-    train = []
-    for k, (name, record) in enumerate(train_records):
-        samples = samples_from_record(record, config, model_basis, name)
-        (validation if k in held_out else train).extend(samples)
-    if dc.split == "slab" and dc.validation_fraction > 0 and len(train) > 1:
-        count = max(1, int(round(dc.validation_fraction * len(train))))
-        chosen = set(rng.choice(len(train), count, replace=False).tolist())
-        validation += [sample for k, sample in enumerate(train) if k in chosen]
-        train = [sample for k, sample in enumerate(train) if k not in chosen]
-    if not train:
-        raise TrainingError("no training samples left after the validation split")
-    return train, validation, [record for k, (_, record) in enumerate(train_records) if k not in held_out]
-
-
-# -- statistics --------------------------------------------------------------------------------
-
-
-def fit_statistics(model: HamiltonianModel, records) -> None:
-    """Set the model's per-slot scales and onsite shifts from the training records' H blocks."""
-    species = {z: k for k, z in enumerate(model.species)}
-    sums: dict = {}
-    for record in records:
-        h, numbers = record.hamiltonian, record.atoms.numbers
-        layout = h.layout
-        for kind, pointer, pairs in (("onsite", layout.onsite_ptr, [(z, z) for z in numbers]),
-                                     ("edge", layout.edge_ptr,
-                                      list(zip(numbers[h.graph.edge_index[0]], numbers[h.graph.edge_index[1]])))):
-            values = h.onsite if kind == "onsite" else h.edges
-            pair_keys = np.array([species[int(a)] * len(species) + species[int(b)] for a, b in pairs])
-            for key in np.unique(pair_keys):
-                a, b = divmod(int(key), len(species))
-                blocks = np.flatnonzero(pair_keys == key)
-                size = pointer[blocks[0] + 1] - pointer[blocks[0]]
-                flat = values[pointer[blocks][:, None] + np.arange(size)]
-                matrix = model.coupling.matrix(a, b).double().cpu().numpy()
-                slots = flat @ matrix   # orthogonal: slots = Aᵀ · block
-                entry = sums.setdefault((kind, a, b), [np.zeros(size), np.zeros(size), 0])
-                entry[0] += slots.sum(0)
-                entry[1] += (slots**2).sum(0)
-                entry[2] += len(blocks)
-    with torch.no_grad():
-        for (kind, a, b), (total, squares, count) in sums.items():
-            irreps = model.coupling.pair_irreps[(a, b)]
-            expand = getattr(model, f"expand_{a}_{b}").cpu().numpy()
-            mean = total / count
-            per_irrep_mean = np.bincount(expand, mean) / np.bincount(expand)
-            invariant = np.array([ir.l == 0 and ir.p == 1 for _, ir in irreps])
-            shift = np.where(invariant, per_irrep_mean, 0.0) if kind == "onsite" else np.zeros(len(invariant))
-            variance = squares / count - shift[expand] ** 2
-            rms = np.sqrt(np.maximum(np.bincount(expand, variance) / np.bincount(expand), 0.0))
-            scale = np.maximum(rms, 1e-4)  # eV; keeps slots that are zero in the data trainable
-            if kind == "onsite":
-                getattr(model, f"onsite_shift_{a}").copy_(torch.as_tensor(shift))
-                getattr(model, f"onsite_scale_{a}").copy_(torch.as_tensor(scale))
-            else:
-                getattr(model, f"edge_scale_{a}_{b}").copy_(torch.as_tensor(scale))
-
-
-# -- the trainer -------------------------------------------------------------------------------
-
-
-class _Pair(torch.nn.Module):
-    """H and S models as one module (one DDP wrapper, one state dict)."""
-
-    def __init__(self, hamiltonian: HamiltonianModel, overlap: OverlapModel | None) -> None:
-        super().__init__()
-        self.hamiltonian = hamiltonian
-        self.overlap = overlap
-
-    def forward(self, inputs: ModelInputs):
-        h = self.hamiltonian(inputs)
-        s = self.overlap(inputs) if self.overlap is not None else None
-        return h, s
-
-
-def _errors(pair_output, sample: Sample):
-    (h_on, h_ed), s_out = pair_output
-    h_err = torch.cat([h_on[sample.onsite_index] - sample.h_onsite, h_ed[sample.edge_index] - sample.h_edges])
-    s_err = None
-    if s_out is not None:
-        s_on, s_ed = s_out
-        s_err = torch.cat([s_on[sample.onsite_index] - sample.s_onsite, s_ed[sample.edge_index] - sample.s_edges])
-    return h_err, s_err
+    return HamiltonianTask(config)
 
 
 class Trainer:
-    """Runs a training configuration; see the module docstring."""
+    """Runs a training configuration; see the module docstring.
 
-    def __init__(self, config: TrainConfig, resume: bool = False, stop_after_step: int | None = None) -> None:
+    Parameters
+    ----------
+    config
+        Parsed configuration.
+    resume
+        Continue from ``<output.directory>/checkpoint.pt``.
+    stop_after_step
+        Raise ``KeyboardInterrupt`` after this step (tests of crash recovery).
+    task
+        Overrides the task the configuration names (fine-tuning wraps one).
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False, stop_after_step: int | None = None,
+                 task: TrainingTask | None = None) -> None:
         self.config = config
         self.directory = Path(config.output.directory)
         self.stop_after_step = stop_after_step
@@ -229,15 +108,12 @@ class Trainer:
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
             self.world, self.rank = dist.get_world_size(), dist.get_rank()
-        basis = config.model.orbital_basis()
-        self.train_samples, self.validation_samples, records = load_samples(config, basis)
-        torch.manual_seed(config.data.seed)
-        hamiltonian = HamiltonianModel(config.model)
-        overlap = OverlapModel(config.model) if config.training.train_overlap else None
-        fit_statistics(hamiltonian, records)
-        if overlap is not None:
-            _fit_overlap_onsite(overlap, records)
-        self.model = _Pair(hamiltonian, overlap)
+        self.task = task or make_task(config)
+        self.metric_fields = ["epoch", "step", "learning_rate", "train_loss", "val_loss", *self.task.metric_fields,
+                              "seconds"]
+        self.model, self.train_samples, self.validation_samples = self.task.build()
+        if not self.train_samples:
+            raise TrainingError("no training samples left after the validation split")
         self.ema = copy.deepcopy(self.model)  # 3× faster than building e3nn modules again
         self.network = self.model
         if self.world > 1:
@@ -254,7 +130,7 @@ class Trainer:
         elif self.rank == 0:
             (self.directory / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
             with open(self.directory / "metrics.csv", "w", newline="") as handle:
-                csv.writer(handle).writerow(METRIC_FIELDS)
+                csv.writer(handle).writerow(self.metric_fields)
 
     # -- checkpoints ------------------------------------------------------------------------
     @property
@@ -289,7 +165,7 @@ class Trainer:
             state["step"], state["epoch"], state["batch_in_epoch"], state["best"])
         if self.rank == 0:  # drop metric rows of epochs the checkpoint had not finished
             path = self.directory / "metrics.csv"
-            rows = list(csv.reader(open(path))) if path.exists() else [METRIC_FIELDS]
+            rows = list(csv.reader(open(path))) if path.exists() else [self.metric_fields]
             kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) < self.epoch]
             with open(path, "w", newline="") as handle:
                 csv.writer(handle).writerows(kept)
@@ -300,13 +176,10 @@ class Trainer:
         size = self.config.training.batch_size
         return [order[k:k + size] for k in range(0, len(order), size)]
 
-    def _loss_terms(self, errors: torch.Tensor) -> torch.Tensor:
-        return (errors**2).sum() if self.config.training.loss == "mse" else errors.abs().sum()
-
     def _train_step(self, batch: np.ndarray) -> float:
         tc = self.config.training
         mine = batch[self.rank::self.world]
-        total_entries = sum(self.train_samples[k].entries for k in batch)
+        total_entries = sum(self.task.entries(self.train_samples[k]) for k in batch)
         self.optimizer.zero_grad()
         loss_value = 0.0
         # every rank runs at least one backward (a rank without samples contributes zero) and
@@ -314,14 +187,13 @@ class Trainer:
         work = [(k, 1.0) for k in mine] or [(batch[0], 0.0)]
         for position, (k, weight) in enumerate(work):
             sample = self.train_samples[k]
-            sync = position == len(work) - 1 or self.world == 1
-            context = self.network.no_sync() if not sync else _nullcontext()
+            last = position == len(work) - 1
+            context = self.network.no_sync() if not (last or self.world == 1) else nullcontext()
             with context:
-                h_err, s_err = _errors(self.network(sample.inputs), sample)
-                loss = self._loss_terms(h_err)
-                if s_err is not None:
-                    loss = loss + tc.overlap_weight * self._loss_terms(s_err)
-                loss = weight * loss / total_entries * self.world  # DDP averages over ranks
+                loss = weight * self.task.loss(self.network, sample) / total_entries * self.world  # DDP averages
+                extra = self.task.penalty(self.model) if last else None
+                if extra is not None:
+                    loss = loss + extra
                 loss.backward()
             loss_value += loss.item() / self.world
         if self.world > 1:
@@ -345,45 +217,24 @@ class Trainer:
     def validate(self) -> dict:
         """Metrics of the EMA weights on the validation samples (training samples if none)."""
         samples = self.validation_samples or self.train_samples
-        sums = torch.zeros(6, dtype=torch.float64)  # |node|, n_node, |edge|, n_edge, loss, |S|
-        s_count = 0
-        with torch.no_grad():
-            for sample in samples[self.rank::self.world]:
-                (h_on, h_ed), s_out = self.ema(sample.inputs)
-                node = h_on[sample.onsite_index] - sample.h_onsite
-                edge = h_ed[sample.edge_index] - sample.h_edges
-                sums[0] += node.abs().sum().item()
-                sums[1] += node.numel()
-                sums[2] += edge.abs().sum().item()
-                sums[3] += edge.numel()
-                sums[4] += self._loss_terms(torch.cat([node, edge])).item()
-                if s_out is not None:
-                    _, s_err = _errors(((h_on, h_ed), s_out), sample)
-                    sums[5] += s_err.abs().sum().item()
-                    sums[4] += self.config.training.overlap_weight * self._loss_terms(s_err).item()
-                    s_count += s_err.numel()
+        sums = None
+        for sample in samples[self.rank::self.world]:
+            part = self.task.validation_sums(self.ema, sample)
+            sums = part if sums is None else sums + part
+        if sums is None:  # more ranks than validation samples
+            sums = 0.0 * self.task.validation_sums(self.ema, samples[0])
         if self.world > 1:
             import torch.distributed as dist
 
             dist.all_reduce(sums)
-            count = torch.tensor([s_count], dtype=torch.float64)
-            dist.all_reduce(count)
-            s_count = int(count)
-        n_all = max(sums[1] + sums[3], 1)
-        return {
-            "val_loss": float(sums[4] / n_all),
-            "node_mae_meV": float(sums[0] / max(sums[1], 1) * 1e3),
-            "edge_mae_meV": float(sums[2] / max(sums[3], 1) * 1e3),
-            "total_mae_meV": float((sums[0] + sums[2]) / n_all * 1e3),
-            "overlap_mae": float(sums[5] / s_count) if s_count else float("nan"),
-        }
+        return self.task.metrics(sums)
 
     def _save_best(self, metrics: dict) -> None:
         if self.rank != 0:
             return
         metadata = {"metrics": metrics, "epoch": self.epoch, "step": self.step,
                     "train_data": list(self.config.data.train), "config": self.config.to_dict()}
-        save_model(self.directory / "best.pt", self.ema.hamiltonian, self.ema.overlap, metadata)
+        self.task.save(self.directory / "best.pt", self.ema, metadata)
 
     def run(self) -> dict:
         """Train until ``epochs`` (or ``max_steps``); returns the last validation metrics."""
@@ -420,10 +271,9 @@ class Trainer:
                 self._save_best(metrics)
             if self.rank == 0:
                 with open(self.directory / "metrics.csv", "a", newline="") as handle:
-                    csv.writer(handle).writerow([row[k] for k in METRIC_FIELDS])
-                print(f"epoch {self.epoch}: loss {row['train_loss']:.3e}  node {metrics['node_mae_meV']:.2f}  "
-                      f"edge {metrics['edge_mae_meV']:.2f}  total {metrics['total_mae_meV']:.2f} meV  "
-                      f"S {metrics['overlap_mae']:.1e}  lr {row['learning_rate']:.1e}", flush=True)
+                    csv.writer(handle).writerow([row[k] for k in self.metric_fields])
+                print(f"epoch {self.epoch}: loss {row['train_loss']:.3e}  {self.task.summary(metrics)}  "
+                      f"lr {row['learning_rate']:.1e}", flush=True)
             if finished_epoch:
                 self.epoch += 1
                 self.batch_in_epoch = 0
@@ -433,22 +283,12 @@ class Trainer:
         return metrics
 
 
+def loss_terms(errors: torch.Tensor, kind: str) -> torch.Tensor:
+    """Sum of squared (``"mse"``) or absolute (``"mae"``) errors."""
+    return (errors**2).sum() if kind == "mse" else errors.abs().sum()
+
+
 def _without_length(config: dict) -> dict:
     """A configuration without the keys that only set how long to train."""
     training = {k: v for k, v in config["training"].items() if k not in ("epochs", "max_steps")}
     return {**config, "training": training}
-
-
-def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:
-    """Onsite S blocks are per-element constants: set their invariant slots to the data mean."""
-    with torch.no_grad():
-        for a, z in enumerate(overlap.species):
-            blocks = []
-            for record in records:
-                s = record.overlap
-                for atom in np.flatnonzero(record.atoms.numbers == z):
-                    blocks.append(s.onsite_block(atom).ravel())
-            if not blocks:
-                continue
-            slots = np.mean(blocks, axis=0) @ overlap.coupling.matrix(a, a).double().cpu().numpy()
-            getattr(overlap, f"onsite_{a}").copy_(torch.as_tensor(slots))

@@ -1,0 +1,278 @@
+"""The Hamiltonian task of ``hamtrans train``: H (and S) blocks of slabs or whole structures.
+
+* Samples are slabs of the dataset structures with their halo (augmented
+  partitioning, :mod:`.partitioning`) or whole structures; the loss runs over the
+  owned blocks only, so every block of a structure is counted once.
+* Validation split by structure or by slab; extra validation files.
+* Statistics: per-slot scales and onsite shifts of the H heads, onsite S constants,
+  fitted from the training records before the first step.
+* Metrics: onsite ("node") MAE, edge MAE, total MAE (meV) and the S MAE.
+
+The optimisation loop itself is :class:`hamtrans.models.training.Trainer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.formats import Dataset
+from hamtrans.errors import TrainingError
+from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
+from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
+from hamtrans.models.model_file import save_model
+from hamtrans.models.partitioning import slice_structure
+from hamtrans.models.train_config import TrainConfig
+from hamtrans.models.training import loss_terms
+
+
+@dataclass
+class Sample:
+    """One slab or structure: model inputs and the owned targets (H in eV, S)."""
+
+    name: str
+    inputs: ModelInputs
+    onsite_index: torch.Tensor
+    edge_index: torch.Tensor
+    h_onsite: torch.Tensor
+    h_edges: torch.Tensor
+    s_onsite: torch.Tensor
+    s_edges: torch.Tensor
+
+    @property
+    def entries(self) -> int:
+        return int(self.h_onsite.numel() + self.h_edges.numel())
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def _check_record(record, model_basis: OrbitalBasis, config, source: str) -> None:
+    if record.hamiltonian is None or record.overlap is None:
+        raise TrainingError(f"{source}: structure {record.name!r} has no H and S blocks")
+    basis = record.hamiltonian.basis
+    species_indices(record.atoms.numbers, list(config.model.species))  # unknown elements: clear error
+    for z in set(int(z) for z in record.atoms.numbers):
+        if model_basis.shells_of(z) != basis.shells_of(z):
+            raise TrainingError(f"{source}: dataset basis '{basis.name}' ({basis.irreps(z)} for Z={z}) does not "
+                                f"match the model basis '{model_basis.name}' ({model_basis.irreps(z)})")
+    longest = float(record.graph.distances.max(initial=0.0))
+    if longest > config.model.block_cutoff + 1e-6:
+        raise TrainingError(f"{source}: dataset blocks reach {longest:.2f} Å but model.block_cutoff is "
+                            f"{config.model.block_cutoff} Å; raise block_cutoff to at least the dataset cutoff")
+
+
+def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, name: str) -> list[Sample]:
+    """Slabs (or the whole structure) of one record as training samples."""
+    mc, dc = config.model, config.data
+    dtype = mc.torch_dtype
+    tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
+    index = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
+    h, s = record.hamiltonian, record.overlap
+    if dc.slab_width is None:
+        inputs = prepare_inputs(record.atoms, record.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
+        on, ed = np.arange(h.onsite.size), np.arange(h.edges.size)
+        return [Sample(name, inputs, index(on), index(ed), tensor(h.onsite), tensor(h.edges), tensor(s.onsite),
+                       tensor(s.edges))]
+    halo = mc.block_cutoff + mc.receptive_field
+    out = []
+    for k, slab in enumerate(slice_structure(record.atoms, record.graph, dc.slab_axis, dc.slab_width, halo)):
+        inputs = prepare_inputs(slab.atoms, slab.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
+        slab_on, full_on, slab_ed, full_ed = slab.label_indices(model_basis, record.atoms.numbers, record.graph)
+        out.append(Sample(f"{name}/slab{k}", inputs, index(slab_on), index(slab_ed), tensor(h.onsite[full_on]),
+                          tensor(h.edges[full_ed]), tensor(s.onsite[full_on]), tensor(s.edges[full_ed])))
+    return out
+
+
+def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
+    """``(train, validation, records)``: samples split as configured, and the training records (for statistics)."""
+    dc = config.data
+    rng = np.random.default_rng(dc.seed)
+    train_records, validation = [], []
+    for path in dc.train:
+        with Dataset(path) as data:
+            if len(data) == 0:
+                raise TrainingError(f"dataset {path} is empty")
+            for k, record in enumerate(data):
+                _check_record(record, model_basis, config, path)
+                train_records.append((f"{Path(path).stem}:{k}", record))
+    for path in dc.validation:
+        with Dataset(path) as data:
+            for k, record in enumerate(data):
+                _check_record(record, model_basis, config, path)
+                validation += samples_from_record(record, config, model_basis, f"{Path(path).stem}:{k}")
+    held_out = set()
+    if dc.split == "structure" and len(train_records) > 1 and dc.validation_fraction > 0:
+        count = max(1, int(round(dc.validation_fraction * len(train_records))))
+        held_out = set(rng.choice(len(train_records), count, replace=False).tolist())
+    train = []
+    for k, (name, record) in enumerate(train_records):
+        samples = samples_from_record(record, config, model_basis, name)
+        (validation if k in held_out else train).extend(samples)
+    if dc.split == "slab" and dc.validation_fraction > 0 and len(train) > 1:
+        count = max(1, int(round(dc.validation_fraction * len(train))))
+        chosen = set(rng.choice(len(train), count, replace=False).tolist())
+        validation += [sample for k, sample in enumerate(train) if k in chosen]
+        train = [sample for k, sample in enumerate(train) if k not in chosen]
+    if not train:
+        raise TrainingError("no training samples left after the validation split")
+    return train, validation, [record for k, (_, record) in enumerate(train_records) if k not in held_out]
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+
+def fit_statistics(model: HamiltonianModel, records) -> None:
+    """Set the model's per-slot scales and onsite shifts from the training records' H blocks."""
+    species = {z: k for k, z in enumerate(model.species)}
+    sums: dict = {}
+    for record in records:
+        h, numbers = record.hamiltonian, record.atoms.numbers
+        layout = h.layout
+        for kind, pointer, pairs in (("onsite", layout.onsite_ptr, [(z, z) for z in numbers]),
+                                     ("edge", layout.edge_ptr,
+                                      list(zip(numbers[h.graph.edge_index[0]], numbers[h.graph.edge_index[1]])))):
+            values = h.onsite if kind == "onsite" else h.edges
+            pair_keys = np.array([species[int(a)] * len(species) + species[int(b)] for a, b in pairs])
+            for key in np.unique(pair_keys):
+                a, b = divmod(int(key), len(species))
+                blocks = np.flatnonzero(pair_keys == key)
+                size = pointer[blocks[0] + 1] - pointer[blocks[0]]
+                flat = values[pointer[blocks][:, None] + np.arange(size)]
+                matrix = model.coupling.matrix(a, b).double().cpu().numpy()
+                slots = flat @ matrix   # orthogonal: slots = Aᵀ · block
+                entry = sums.setdefault((kind, a, b), [np.zeros(size), np.zeros(size), 0])
+                entry[0] += slots.sum(0)
+                entry[1] += (slots**2).sum(0)
+                entry[2] += len(blocks)
+    with torch.no_grad():
+        for (kind, a, b), (total, squares, count) in sums.items():
+            irreps = model.coupling.pair_irreps[(a, b)]
+            expand = getattr(model, f"expand_{a}_{b}").cpu().numpy()
+            mean = total / count
+            per_irrep_mean = np.bincount(expand, mean) / np.bincount(expand)
+            invariant = np.array([ir.l == 0 and ir.p == 1 for _, ir in irreps])
+            shift = np.where(invariant, per_irrep_mean, 0.0) if kind == "onsite" else np.zeros(len(invariant))
+            variance = squares / count - shift[expand] ** 2
+            rms = np.sqrt(np.maximum(np.bincount(expand, variance) / np.bincount(expand), 0.0))
+            scale = np.maximum(rms, 1e-4)  # eV; keeps slots that are zero in the data trainable
+            if kind == "onsite":
+                getattr(model, f"onsite_shift_{a}").copy_(torch.as_tensor(shift))
+                getattr(model, f"onsite_scale_{a}").copy_(torch.as_tensor(scale))
+            else:
+                getattr(model, f"edge_scale_{a}_{b}").copy_(torch.as_tensor(scale))
+
+
+
+
+class _Pair(torch.nn.Module):
+    """H and S models as one module (one DDP wrapper, one state dict)."""
+
+    def __init__(self, hamiltonian: HamiltonianModel, overlap: OverlapModel | None) -> None:
+        super().__init__()
+        self.hamiltonian = hamiltonian
+        self.overlap = overlap
+
+    def forward(self, inputs: ModelInputs):
+        h = self.hamiltonian(inputs)
+        s = self.overlap(inputs) if self.overlap is not None else None
+        return h, s
+
+
+def _errors(pair_output, sample: Sample):
+    (h_on, h_ed), s_out = pair_output
+    h_err = torch.cat([h_on[sample.onsite_index] - sample.h_onsite, h_ed[sample.edge_index] - sample.h_edges])
+    s_err = None
+    if s_out is not None:
+        s_on, s_ed = s_out
+        s_err = torch.cat([s_on[sample.onsite_index] - sample.s_onsite, s_ed[sample.edge_index] - sample.s_edges])
+    return h_err, s_err
+
+
+
+
+def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:
+    """Onsite S blocks are per-element constants: set their invariant slots to the data mean."""
+    with torch.no_grad():
+        for a, z in enumerate(overlap.species):
+            blocks = []
+            for record in records:
+                s = record.overlap
+                for atom in np.flatnonzero(record.atoms.numbers == z):
+                    blocks.append(s.onsite_block(atom).ravel())
+            if not blocks:
+                continue
+            slots = np.mean(blocks, axis=0) @ overlap.coupling.matrix(a, a).double().cpu().numpy()
+            getattr(overlap, f"onsite_{a}").copy_(torch.as_tensor(slots))
+
+
+class HamiltonianTask:
+    """:class:`~hamtrans.models.training.TrainingTask` for the Hamiltonian (and overlap) model."""
+
+    metric_fields = ["node_mae_meV", "edge_mae_meV", "total_mae_meV", "overlap_mae"]
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+
+    def build(self) -> tuple[torch.nn.Module, list[Sample], list[Sample]]:
+        config = self.config
+        train, validation, records = load_samples(config, config.model.orbital_basis())
+        torch.manual_seed(config.data.seed)
+        hamiltonian = HamiltonianModel(config.model)
+        overlap = OverlapModel(config.model) if config.training.train_overlap else None
+        fit_statistics(hamiltonian, records)
+        if overlap is not None:
+            _fit_overlap_onsite(overlap, records)
+        return _Pair(hamiltonian, overlap), train, validation
+
+    def entries(self, sample: Sample) -> int:
+        return sample.entries
+
+    def loss(self, network: torch.nn.Module, sample: Sample) -> torch.Tensor:
+        tc = self.config.training
+        h_err, s_err = _errors(network(sample.inputs), sample)
+        loss = loss_terms(h_err, tc.loss)
+        if s_err is not None:
+            loss = loss + tc.overlap_weight * loss_terms(s_err, tc.loss)
+        return loss
+
+    def penalty(self, model: torch.nn.Module) -> None:
+        return None
+
+    def validation_sums(self, model: torch.nn.Module, sample: Sample) -> torch.Tensor:
+        """``[Σ|node|, n_node, Σ|edge|, n_edge, loss, Σ|S|, n_S]`` of one sample."""
+        tc = self.config.training
+        with torch.no_grad():
+            (h_on, h_ed), s_out = model(sample.inputs)
+        node = h_on[sample.onsite_index] - sample.h_onsite
+        edge = h_ed[sample.edge_index] - sample.h_edges
+        loss = loss_terms(torch.cat([node, edge]), tc.loss).item()
+        s_sum = s_count = 0.0
+        if s_out is not None:
+            _, s_err = _errors(((h_on, h_ed), s_out), sample)
+            s_sum, s_count = s_err.abs().sum().item(), s_err.numel()
+            loss += tc.overlap_weight * loss_terms(s_err, tc.loss).item()
+        return torch.tensor([node.abs().sum().item(), node.numel(), edge.abs().sum().item(), edge.numel(), loss,
+                             s_sum, s_count], dtype=torch.float64)
+
+    def metrics(self, sums: torch.Tensor) -> dict:
+        node, n_node, edge, n_edge, loss, s_sum, s_count = sums.tolist()
+        n_all = max(n_node + n_edge, 1)
+        return {
+            "val_loss": loss / n_all,
+            "node_mae_meV": node / max(n_node, 1) * 1e3,
+            "edge_mae_meV": edge / max(n_edge, 1) * 1e3,
+            "total_mae_meV": (node + edge) / n_all * 1e3,
+            "overlap_mae": s_sum / s_count if s_count else float("nan"),
+        }
+
+    def summary(self, metrics: dict) -> str:
+        return (f"node {metrics['node_mae_meV']:.2f}  edge {metrics['edge_mae_meV']:.2f}  "
+                f"total {metrics['total_mae_meV']:.2f} meV  S {metrics['overlap_mae']:.1e}")
+
+    def save(self, path: Path, model: torch.nn.Module, metadata: dict) -> None:
+        save_model(path, model.hamiltonian, model.overlap, metadata)

@@ -1,0 +1,56 @@
+"""A random-weight potential as the teacher of small training sets (labels any potential can learn)."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.formats import DatasetWriter, Record
+from hamtrans.data.structures import bulk_hfo2, bulk_tin
+from hamtrans.models.potential import InteratomicPotential, PotentialConfig, evaluate, prepare_potential_inputs
+from hamtrans.models.potential import stress_from_virial
+
+SPECIES = (7, 8, 22, 72)
+
+
+def teacher() -> InteratomicPotential:
+    torch.manual_seed(42)
+    model = InteratomicPotential(PotentialConfig(species=SPECIES, cutoff=3.5, channels=8, lmax=1, n_layers=1,
+                                                 radial_hidden=16, dtype="float64"))
+    with torch.no_grad():
+        model.energy_shift.copy_(torch.tensor([-3.0, -4.5, -6.0, -9.0]))
+        model.average_neighbours.fill_(10.0)
+    return model
+
+
+def labelled_structures(count: int, seed: int = 0):
+    """Rattled, strained HfO2 and TiN cells with the teacher's energy, forces and stress."""
+    model, out = teacher(), []
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        maker = bulk_hfo2 if k % 2 == 0 else bulk_tin
+        atoms = maker((1, 1, 1), rattle=0.1, seed=int(rng.integers(1 << 30)))
+        atoms.set_cell(atoms.cell.array * (1 + rng.uniform(-0.03, 0.03)), scale_atoms=True)
+        inputs = prepare_potential_inputs(atoms, list(SPECIES), model.config.cutoff, torch.float64)
+        result = evaluate(model, inputs)
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=float(result["energy"].detach()), forces=result["forces"].detach().numpy(),
+            stress=stress_from_virial(result["virial"].detach().numpy(), atoms.get_volume()))
+        out.append(atoms)
+    return out
+
+
+def write_teacher_data(folder: Path, count: int = 12) -> tuple[Path, Path]:
+    """The same labelled structures as a hamtrans dataset and as extxyz; returns both paths."""
+    frames = labelled_structures(count)
+    h5, xyz = folder / "teacher_potential.h5", folder / "teacher_potential.extxyz"
+    with DatasetWriter(h5, OrbitalBasis.named("gfn1-xtb"), {"method": "teacher potential"}) as writer:
+        for k, atoms in enumerate(frames):
+            calc = atoms.calc
+            writer.append(Record(atoms, energy=calc.results["energy"], forces=calc.results["forces"],
+                                 stress=calc.results["stress"], source="teacher", name=f"teacher-{k}"))
+    write(xyz, frames)
+    return h5, xyz
