@@ -7,9 +7,10 @@ build-device  write a TiN|HfO2|Ti|TiN VCM device structure
 import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
 import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
 info          summary of a dataset
-train         train the equivariant Hamiltonian model from a YAML configuration
+train         train the Hamiltonian model or the interatomic potential from a YAML configuration
+finetune      fine-tune a trained potential on new data without forgetting (reEWC)
 predict       H and S of a structure from a trained model (dataset file or CSR folder)
-evaluate      errors of a trained model on a dataset (MAE tables, eigenvalues, plots)
+evaluate      errors of a trained model (Hamiltonian or potential) on a dataset
 transport     T(E) and Landauer current of a device (dataset or CSR folder) by NEGF
 demo          the main job on embedded defaults (see :mod:`hamtrans.demo`)
 """
@@ -207,6 +208,18 @@ def cmd_train(args) -> None:
         print(json.dumps(metrics, indent=2))
 
 
+def cmd_finetune(args) -> None:
+    from hamtrans.models.finetuning import ReplayEWCTask, load_finetune_config
+    from hamtrans.models.training import Trainer
+
+    config = load_finetune_config(args.config)
+    trainer = Trainer(config, resume=args.resume, task=ReplayEWCTask(config))
+    metrics = trainer.run()
+    if trainer.rank == 0:
+        print(f"fine-tuned model: {trainer.directory / 'best.pt'}; metrics per epoch: {trainer.directory / 'metrics.csv'}")
+        print(json.dumps(metrics, indent=2))
+
+
 def cmd_predict(args) -> None:
     from hamtrans.data.formats import DatasetWriter, Record, read_structure
     from hamtrans.models.model_file import load_model
@@ -227,7 +240,19 @@ def cmd_predict(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from hamtrans.models.evaluation import evaluate_model
+    from hamtrans.models.model_file import POTENTIAL_FORMAT, file_format
 
+    if file_format(args.model) == POTENTIAL_FORMAT:
+        from hamtrans.models.model_file import load_potential
+        from hamtrans.models.potential_training import evaluate_potential, read_labels
+
+        summary = evaluate_potential(load_potential(args.model), read_labels(args.dataset))
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(json.dumps(summary, indent=2))
+        print(f"wrote {out}/evaluation.json")
+        return
     summary = evaluate_model(args.model, args.dataset, Path(args.out), max_eigen_orbitals=args.max_eigen_orbitals)
     print(json.dumps(summary["total"], indent=2))
     print(f"wrote {args.out}/evaluation.json, parity.png, errors_violin.png")
@@ -286,10 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("train", help="train the Hamiltonian model (YAML config; torchrun for DDP)")
-    p.add_argument("config", help="YAML configuration (keys: hamtrans/models/train_config.py)")
-    p.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
-    p.set_defaults(func=cmd_train)
+    for name, func, helptext in (
+            ("train", cmd_train, "train the Hamiltonian model or the potential (YAML config; torchrun for DDP)"),
+            ("finetune", cmd_finetune, "fine-tune a trained potential with replay + EWC (YAML config)")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("config", help="YAML configuration (keys: hamtrans/models/train_config.py)")
+        p.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("predict", help="H and S of a structure from a trained model")
     p.add_argument("model", help="model file (.pt)")
@@ -302,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="errors of a trained model on a dataset")
     p.add_argument("model", help="model file (.pt)")
-    p.add_argument("dataset", help="dataset file (.h5) with reference H and S")
+    p.add_argument("dataset", help="dataset (.h5) with reference H and S; for a potential also extxyz with energies/forces")
     p.add_argument("--out", default="evaluation_out", help="output folder")
     p.add_argument("--max-eigen-orbitals", type=int, default=5000, help="skip eigenvalue errors above this size")
     p.set_defaults(func=cmd_evaluate)

@@ -16,8 +16,8 @@ from hamtrans.models.potential import stress_from_virial
 SPECIES = (7, 8, 22, 72)
 
 
-def teacher() -> InteratomicPotential:
-    torch.manual_seed(42)
+def teacher(seed: int = 42) -> InteratomicPotential:
+    torch.manual_seed(seed)
     model = InteratomicPotential(PotentialConfig(species=SPECIES, cutoff=3.5, channels=8, lmax=1, n_layers=1,
                                                  radial_hidden=16, dtype="float64"))
     with torch.no_grad():
@@ -26,9 +26,9 @@ def teacher() -> InteratomicPotential:
     return model
 
 
-def labelled_structures(count: int, seed: int = 0):
+def labelled_structures(count: int, seed: int = 0, teacher_seed: int = 42):
     """Rattled, strained HfO2 and TiN cells with the teacher's energy, forces and stress."""
-    model, out = teacher(), []
+    model, out = teacher(teacher_seed), []
     rng = np.random.default_rng(seed)
     for k in range(count):
         maker = bulk_hfo2 if k % 2 == 0 else bulk_tin
@@ -43,10 +43,11 @@ def labelled_structures(count: int, seed: int = 0):
     return out
 
 
-def write_teacher_data(folder: Path, count: int = 12) -> tuple[Path, Path]:
+def write_teacher_data(folder: Path, count: int = 12, seed: int = 0, teacher_seed: int = 42,
+                       name: str = "teacher_potential") -> tuple[Path, Path]:
     """The same labelled structures as a hamtrans dataset and as extxyz; returns both paths."""
-    frames = labelled_structures(count)
-    h5, xyz = folder / "teacher_potential.h5", folder / "teacher_potential.extxyz"
+    frames = labelled_structures(count, seed, teacher_seed)
+    h5, xyz = folder / f"{name}.h5", folder / f"{name}.extxyz"
     with DatasetWriter(h5, OrbitalBasis.named("gfn1-xtb"), {"method": "teacher potential"}) as writer:
         for k, atoms in enumerate(frames):
             calc = atoms.calc

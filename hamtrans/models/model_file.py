@@ -86,6 +86,20 @@ def _write(path: str | os.PathLike, format_name: str, version: tuple[int, int], 
     return path
 
 
+def file_format(path: str | os.PathLike) -> str:
+    """``"hamtrans-hamiltonian-model"`` or ``"hamtrans-potential"`` (the ``format`` entry of a model file)."""
+    from hamtrans.models.pretrained import pretrained_path
+
+    resolved = pretrained_path(str(path)) or Path(path)
+    if not resolved.exists():
+        return ""
+    try:
+        payload = torch.load(resolved, map_location="cpu", weights_only=True)
+    except Exception:
+        return ""
+    return payload.get("format", "") if isinstance(payload, dict) else ""
+
+
 def _read(path: str | os.PathLike, format_name: str, version: tuple[int, int], device: str) -> tuple[Path, dict]:
     """Resolve a shipped name, load safely, check format and major version."""
     from hamtrans.models.pretrained import available, pretrained_path

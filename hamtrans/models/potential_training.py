@@ -145,6 +145,25 @@ def fit_statistics(model: InteratomicPotential, samples: list[PotentialSample]) 
         model.average_neighbours.fill_(max(neighbours, 1.0))
 
 
+def evaluate_potential(model: InteratomicPotential, labels: list[Labels]) -> dict:
+    """Energy (meV/atom), force (meV/Å) and stress (meV/Å³) MAE and RMSE of a potential on labelled structures."""
+    model.eval()
+    errors = [prediction_errors(model, make_sample(item, model.config), training=False) for item in labels]
+    energy = np.array([float(e.detach()) for e, _, _ in errors])
+    forces = np.concatenate([f.detach().double().numpy().ravel() for _, f, _ in errors])
+    stress = [s.detach().double().numpy() for _, _, s in errors if s is not None]
+    stress = np.concatenate(stress) if stress else np.array([np.nan])
+    return {
+        "structures": len(labels),
+        "atoms": int(sum(len(item.atoms) for item in labels)),
+        "energy_mae_meV_atom": float(np.abs(energy).mean() * 1e3),
+        "energy_rmse_meV_atom": float(np.sqrt((energy**2).mean()) * 1e3),
+        "force_mae_meV_A": float(np.abs(forces).mean() * 1e3),
+        "force_rmse_meV_A": float(np.sqrt((forces**2).mean()) * 1e3),
+        "stress_mae_meV_A3": float(np.abs(stress).mean() * 1e3),
+    }
+
+
 # -- the task ----------------------------------------------------------------------------------
 
 

@@ -239,9 +239,17 @@ def _model_section(cls, given: dict | None):
     return cls(**model_raw)
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read and validate a YAML configuration file."""
+def load_raw(path: str | Path) -> dict:
+    """The YAML mapping of a configuration file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"configuration file {path} does not exist")
-    return parse_config(yaml.safe_load(path.read_text()))
+    raw = yaml.safe_load(path.read_text())
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the configuration must be a YAML mapping")
+    return raw
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a YAML configuration file."""
+    return parse_config(load_raw(path))
