@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 from ase import Atoms
 from ase.io import read, write
 
