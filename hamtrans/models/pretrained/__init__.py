@@ -1,4 +1,4 @@
-"""Pretrained Hamiltonian models shipped with hamtrans.
+"""Pretrained models shipped with hamtrans.
 
 ``vcm-gfn1``
     TiN | HfO2 | TiN valence-change-memory cells (elements N, O, Ti, Hf), GFN1-xTB
@@ -6,6 +6,12 @@
     ``vcm_gfn1.yaml`` (a copy of ``examples/vcm/train.yaml``) on slabs of two devices
     with random vacancies; its accuracy on unseen formed/broken-filament devices is in
     the README. Load with ``load_model("vcm-gfn1")``.
+
+``vcm-gfn1-potential``
+    Interatomic potential for N, O, Ti, Hf trained on GFN1-xTB energies, forces and
+    stresses of bulk, strained, rattled, defective and interface cells
+    (``examples/potential``; config ``vcm_gfn1_potential.yaml``). Load with
+    ``load_potential("vcm-gfn1-potential")`` or ``PotentialCalculator("vcm-gfn1-potential")``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PRETRAINED = {"vcm-gfn1": HERE / "vcm_gfn1.pt"}
+PRETRAINED = {"vcm-gfn1": HERE / "vcm_gfn1.pt", "vcm-gfn1-potential": HERE / "vcm_gfn1_potential.pt"}
 
 
 def available() -> tuple[str, ...]:
