@@ -10,7 +10,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase import units
 
 from hamtrans.calculators import PotentialCalculator
-from hamtrans.errors import FileFormatError, TrainingError, UnknownElementError
+from hamtrans.errors import FileFormatError, StructureError, TrainingError, UnknownElementError
 from hamtrans.models.model_file import load_model, load_potential, save_potential
 from hamtrans.models.train_config import ConfigError, parse_config
 from hamtrans.models.training import Trainer
@@ -135,6 +135,12 @@ def test_calculator_errors_are_clear(trained, tmp_path):
         cluster.get_stress()
     with pytest.raises(FileFormatError, match="not a hamtrans Hamiltonian model.*interatomic potential"):
         load_model(trained)
+    no_cell = Atoms("HfO", positions=[[0, 0, 0], [2, 0, 0]], pbc=True)
+    with pytest.raises(StructureError, match="cell vectors"):
+        PotentialCalculator(trained).get_potential_energy(no_cell)
+    overlapping = Atoms("HfO", positions=[[0, 0, 0], [0.2, 0, 0]])
+    with pytest.raises(StructureError, match="overlap"):
+        PotentialCalculator(trained).get_forces(overlapping)
 
 
 def test_model_file_round_trip_and_version_guard(trained, tmp_path):
