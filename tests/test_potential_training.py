@@ -158,16 +158,16 @@ def test_model_file_round_trip_and_version_guard(trained, tmp_path):
 
 
 def test_nve_md_with_the_shipped_potential_conserves_energy_in_float64():
-    """Velocity Verlet, 0.5 fs, 100 steps at 600 K: drift far below 1e-4 eV/atom/ps (2 ps run: benchmarks/potential_nve.py)."""
+    """Velocity Verlet, 1 fs, 0.4 ps from 600 K: drift < 1e-4 eV/atom/ps (2 ps runs: benchmarks/potential_nve.py)."""
     atoms = bulk_hfo2((2, 1, 1), rattle=0.05, seed=1)
     atoms.calc = PotentialCalculator(load_potential("vcm-gfn1-potential", dtype="float64"))
     MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
-    dynamics = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    dynamics = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     totals = []
-    for _ in range(100):
+    for _ in range(400):
         dynamics.run(1)
         totals.append(atoms.get_total_energy() / len(atoms))
-    times_ps = np.arange(len(totals)) * 0.5e-3
+    times_ps = np.arange(len(totals)) * 1e-3
     assert abs(np.polyfit(times_ps, totals, 1)[0]) < 1e-4  # eV/atom/ps
-    assert np.ptp(totals) < 1e-4  # eV/atom: no jumps at the cutoff either
-    assert atoms.get_temperature() > 50  # the atoms did move
+    assert np.ptp(totals) < 3e-4  # eV/atom: the 1 fs integration error only, no jumps at the cutoff
+    assert atoms.get_temperature() > 300  # the atoms did move

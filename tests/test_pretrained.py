@@ -44,3 +44,20 @@ def test_shipped_model_accuracy_on_an_unseen_device(tmp_path):
     # regression guard: the shipped file must reproduce the figures quoted in the README
     assert summary["total"]["total_mae_meV"] == pytest.approx(recorded["total_mae_meV"], rel=1e-3)
     assert summary["total"]["node"]["mae_meV"] == pytest.approx(recorded["node_mae_meV"], rel=1e-3)
+
+
+POTENTIAL_FIXTURE = Path(__file__).parent / "fixtures" / "potential" / "gfn1_test.h5"  # held-out GFN1-xTB cells
+
+
+def test_shipped_potential_loads_by_name_and_keeps_its_accuracy():
+    from hamtrans.models.model_file import load_potential
+    from hamtrans.models.potential_training import evaluate_potential, read_labels
+
+    assert "vcm-gfn1-potential" in available()
+    model = load_potential("vcm-gfn1-potential")
+    assert model.config.species == (7, 8, 22, 72) and model.config.dtype == "float32"
+    summary = evaluate_potential(model, read_labels(POTENTIAL_FIXTURE))
+    recorded = model.metadata["test_all held-out"]
+    # regression guard: the shipped file must reproduce the figures quoted in the README
+    for key in ("energy_mae_meV_atom", "force_mae_meV_A", "stress_mae_meV_A3"):
+        assert summary[key] == pytest.approx(recorded[key], rel=1e-3), key
