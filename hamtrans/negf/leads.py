@@ -449,8 +449,9 @@ def check_surface_green_function(
     """Check the fixed point and the retarded root; return the residual per energy.
 
     Residual: :func:`relative_residual`. Retarded root: ``i(g − gᴴ)``
-    positive semidefinite, and ``Γ = i(Σ − Σᴴ)`` too at real energies (to ``1e-9``
-    of their largest element).
+    positive semidefinite, and ``Γ = i(Σ − Σᴴ)`` too at real energies, down to
+    ``residual_tolerance`` times their largest element (g is accurate to that
+    relative residual; the advanced root would give eigenvalues of order −|g|).
     """
     xp = backend.xp
     a0, a_out, a_in = lead_couplings(lead, z, side, backend)
@@ -470,7 +471,7 @@ def check_surface_green_function(
         checks.append(("Γ = i(Σ − Σᴴ)", (a_out @ surface @ a_in)[pick], sigma_scale, real))
     for name, source, scale, energy_index in checks:
         eigenvalues = backend.to_host(xp.linalg.eigvalsh(broadening(source)))
-        floor = -1e-9 * np.maximum(backend.to_host(scale), 1e-300)
+        floor = -residual_tolerance * np.maximum(backend.to_host(scale), 1e-300)
         bad = np.flatnonzero(eigenvalues.min(axis=1) < floor)
         if bad.size:
             k = bad[0]

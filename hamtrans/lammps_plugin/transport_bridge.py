@@ -1,0 +1,96 @@
+"""The NEGF side of ``fix hamtrans/transport``: one :class:`TransportBridge` on MPI rank 0.
+
+Every N steps the C++ fix gathers the atoms of its group on rank 0 and calls
+:meth:`TransportBridge.evaluate`, which rebuilds the structure
+(:func:`snapshot`), computes the Landauer current with
+:class:`~hamtrans.calculators.TransportCalculator` (H and S from the Hamiltonian
+model) and appends one line to the output file, flushed at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.data import atomic_numbers
+
+from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
+from hamtrans.negf import SweepOptions
+
+HEADER = ("# hamtrans/transport: Landauer current and transmission summary\n"
+          "# axis {axis}  bias {bias} V  temperature {temperature} K  Fermi level {fermi} eV  model {model}\n"
+          "# step time(ps) current(A) T(E_F) T_mean T_max converged\n")
+
+
+def snapshot(table: memoryview, elements: list[str], h: tuple[float, ...], boxlo: tuple[float, float, float],
+             pbc: tuple[int, int, int]) -> Atoms:
+    """The structure of a LAMMPS box, atoms in ID order, origin at ``boxlo``, wrapped into the cell.
+
+    Parameters
+    ----------
+    table
+        ``(N, 5)`` doubles: atom ID, type, x, y, z (Å), in any order.
+    elements
+        Element of each atom type (type 1 first).
+    h
+        LAMMPS shape matrix ``(xx, yy, zz, yz, xz, xy)`` (Å).
+    boxlo, pbc
+        Box origin (Å) and periodicity flags.
+    """
+    rows = np.frombuffer(table, np.float64).reshape(-1, 5)
+    rows = rows[np.argsort(rows[:, 0])]
+    xx, yy, zz, yz, xz, xy = h
+    numbers = [atomic_numbers[elements[int(t) - 1]] for t in rows[:, 1]]
+    atoms = Atoms(numbers=numbers, positions=rows[:, 2:] - np.asarray(boxlo),
+                  cell=[[xx, 0.0, 0.0], [xy, yy, 0.0], [xz, yz, zz]], pbc=[bool(p) for p in pbc])
+    atoms.wrap()
+    return atoms
+
+
+class TransportBridge:
+    """Hamiltonian model, NEGF settings and output file of one ``fix hamtrans/transport``.
+
+    Parameters
+    ----------
+    model
+        Hamiltonian model file or shipped name (e.g. ``"vcm-gfn1"``).
+    axis
+        ``"x"``, ``"y"`` or ``"z"``.
+    bias, temperature, fermi
+        V, K, eV (see :class:`~hamtrans.calculators.TransportCalculator`).
+    tolerance
+        Relative tolerance of the adaptive current integral.
+    eta
+        Imaginary energy η (eV) of the NEGF sweep (:class:`~hamtrans.negf.SweepOptions`).
+    energies
+        ``(Emin, Emax, n)`` of the reported T(E) grid (eV), or ``None`` for the calculator's default.
+    path
+        Output file (overwritten), or ``None`` for none.
+    """
+
+    def __init__(self, model: str, axis: str, bias: float, temperature: float, fermi: float, tolerance: float,
+                 eta: float, energies: tuple[float, float, int] | None, path: str | None) -> None:
+        torch.set_num_threads(1)
+        grid = None if energies is None else np.linspace(energies[0], energies[1], int(energies[2]))
+        self.calculator = TransportCalculator(HamiltonianCalculator(model=model), axis=axis, bias=bias,
+                                              temperature=temperature, fermi_level=fermi, energies=grid,
+                                              tolerance=tolerance, sweep=SweepOptions(eta=eta))
+        self.fermi = fermi
+        self.file = None
+        if path is not None:
+            self.file = open(path, "w")
+            self.file.write(HEADER.format(axis=axis, bias=bias, temperature=temperature, fermi=fermi, model=model))
+            self.file.flush()
+
+    def evaluate(self, step: int, time: float, table: memoryview, elements: list[str], h: tuple[float, ...],
+                 boxlo: tuple[float, float, float], pbc: tuple[int, int, int]) -> float:
+        """Current (A) of the gathered structure; appends ``step time current`` and the T(E) summary."""
+        atoms = snapshot(table, elements, h, boxlo, pbc)
+        current = float(self.calculator.get_property("current", atoms))
+        if self.file is not None:
+            energies, t = self.calculator.results["energies"], self.calculator.results["transmission"]
+            converged = int(self.calculator.results["current_result"].converged)
+            self.file.write(f"{step} {time:.10g} {current:.12e} {np.interp(self.fermi, energies, t):.10g} "
+                            f"{t.mean():.10g} {t.max():.10g} {converged}\n")
+            self.file.flush()
+        return current

