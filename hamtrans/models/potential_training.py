@@ -103,10 +103,10 @@ def _checked(atoms: Atoms, energy, forces, stress, name: str, path: Path) -> Lab
     return Labels(atoms, float(energy), forces, stress, name)
 
 
-def make_sample(labels: Labels, model_config, cutoff: float | None = None) -> PotentialSample:
+def make_sample(labels: Labels, model_config) -> PotentialSample:
     """Tensors of one labelled structure in the model's precision."""
     dtype = model_config.torch_dtype
-    inputs = prepare_potential_inputs(labels.atoms, list(model_config.species), cutoff or model_config.cutoff, dtype)
+    inputs = prepare_potential_inputs(labels.atoms, list(model_config.species), model_config.cutoff, dtype)
     stress = None if labels.stress is None else torch.as_tensor(labels.stress, dtype=dtype)
     return PotentialSample(labels.name, inputs, torch.tensor(labels.energy, dtype=dtype),
                            torch.as_tensor(labels.forces, dtype=dtype), stress,
@@ -145,6 +145,22 @@ def fit_statistics(model: InteratomicPotential, samples: list[PotentialSample]) 
         model.average_neighbours.fill_(max(neighbours, 1.0))
 
 
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def prediction_errors(model: torch.nn.Module, sample: PotentialSample, training: bool
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(ΔE/N, ΔF, Δσ)`` of one structure (``Δσ`` is ``None`` without a reference stress)."""
+    out = evaluate(model, sample.inputs, training=training)
+    energy_error = (out["energy"] - sample.energy) / sample.n_atoms
+    force_error = out["forces"] - sample.forces
+    stress_error = None
+    if sample.stress is not None:
+        stress = -out["virial"].flatten()[VOIGT] / sample.volume
+        stress_error = stress - sample.stress
+    return energy_error, force_error, stress_error
+
+
 def evaluate_potential(model: InteratomicPotential, labels: list[Labels]) -> dict:
     """Energy (meV/atom), force (meV/Å) and stress (meV/Å³) MAE and RMSE of a potential on labelled structures."""
     model.eval()
@@ -165,19 +181,6 @@ def evaluate_potential(model: InteratomicPotential, labels: list[Labels]) -> dic
 
 
 # -- the task ----------------------------------------------------------------------------------
-
-
-def prediction_errors(model: torch.nn.Module, sample: PotentialSample, training: bool
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """``(ΔE/N, ΔF, Δσ)`` of one structure (``Δσ`` is ``None`` without a reference stress)."""
-    out = evaluate(model, sample.inputs, training=training)
-    energy_error = (out["energy"] - sample.energy) / sample.n_atoms
-    force_error = out["forces"] - sample.forces
-    stress_error = None
-    if sample.stress is not None:
-        stress = -out["virial"].flatten()[VOIGT] / sample.volume
-        stress_error = stress - sample.stress
-    return energy_error, force_error, stress_error
 
 
 class PotentialTask:
