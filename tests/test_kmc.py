@@ -70,3 +70,36 @@ def test_runs_are_seeded_and_resume_exactly(lattice):
     other = KMCState.initial(lattice, 0.1, seed=8)
     kmc.run(other, 2.0, 400)
     assert not np.array_equal(one.occupied, other.occupied)
+
+
+def test_trajectory_survives_a_crash_and_the_resumed_run_is_identical(lattice, tmp_path):
+    import h5py
+
+    from hamtrans.errors import FileFormatError
+    from hamtrans.kmc.trajectory import TrajectoryWriter, read_frames
+
+    kmc = KineticMonteCarlo(lattice, Barriers(generation=1.5, temperature=500))
+    reference = KMCState.initial(lattice, 0.1, seed=4)
+    for _ in range(3):
+        kmc.run(reference, 2.0, 100)
+    path = tmp_path / "kmc.h5"
+    state = KMCState.initial(lattice, 0.1, seed=4)
+    with TrajectoryWriter(path, lattice, {"seed": 4}) as writer:
+        for _ in range(2):
+            kmc.run(state, 2.0, 100)
+            writer.append(state, 2.0, current=1e-6)
+    with h5py.File(path, "a") as handle:  # a crash while frame 2 was being written
+        handle["frames"].create_group("000002")["occupied"] = state.occupied
+    with TrajectoryWriter(path, lattice, resume=True) as writer:
+        assert len(writer) == 2
+        restored, voltage = writer.last_state()
+        kmc.run(restored, voltage, 100)
+        writer.append(restored, voltage)
+    frames = read_frames(path)
+    assert len(frames) == 3 and frames[0]["current"] == 1e-6 and np.isnan(frames[2]["current"])
+    np.testing.assert_array_equal(frames[-1]["occupied"], reference.occupied)
+    assert frames[-1]["time"] == reference.time
+    other = OxideLattice.from_device(build_vcm_device(cross_section=(8.48, 8.48), electrode_length=4.24,
+                                                      oxide_length=10.0, ti_length=0.0, vacancies="none", seed=0))
+    with pytest.raises(FileFormatError, match="another device"):
+        TrajectoryWriter(path, other, resume=True)

@@ -1,0 +1,122 @@
+"""KMC trajectory file: append-only HDF5 that survives a crash and resumes where it stopped.
+
+Layout (format ``hamtrans-kmc-trajectory`` version 1)::
+
+    attrs     format, version, settings (JSON), frames (number of COMPLETE frames)
+    pristine/ numbers, positions (Å), cell (Å), pbc, region, oxygen_atoms: the fixed lattice
+    frames/NNNNNN/
+        occupied (n_sites,) bool, ions (n_interstitials,) bool
+        attrs: time (s), voltage (V), events (per kind), current (A, NaN if not computed),
+               rng_state (JSON)
+
+A frame is written, flushed, and only then counted in ``attrs['frames']``; a frame
+group beyond that count (a crash while writing it) is discarded on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hamtrans.errors import FileFormatError
+from hamtrans.kmc.engine import KMCState
+from hamtrans.kmc.lattice import OxideLattice
+
+FORMAT = "hamtrans-kmc-trajectory"
+VERSION = 1
+
+
+class TrajectoryWriter:
+    """Append KMC frames to ``path``; with ``resume=True`` continue an existing file.
+
+    Parameters
+    ----------
+    path
+        HDF5 file.
+    lattice
+        The fixed lattice (stored once; a resumed file must hold the same one).
+    settings
+        JSON-able run settings (barriers, seed, voltages ...), stored with the file.
+    resume
+        Keep the complete frames of an existing file (:attr:`last_state` restores the run).
+    """
+
+    def __init__(self, path: str | os.PathLike, lattice: OxideLattice, settings: dict | None = None,
+                 resume: bool = False) -> None:
+        self.path = Path(path)
+        if resume and self.path.exists():
+            self._file = h5py.File(self.path, "a")
+            if self._file.attrs.get("format") != FORMAT:
+                raise FileFormatError(f"{self.path} is not a hamtrans KMC trajectory")
+            stored = self._file["pristine/oxygen_atoms"][()]
+            if not np.array_equal(stored, lattice.oxygen_atoms):
+                raise FileFormatError(f"{self.path} was written for another device; start a new file")
+            complete = int(self._file.attrs["frames"])
+            for name in list(self._file["frames"]):
+                if int(name) >= complete:  # written while the previous run crashed
+                    del self._file["frames"][name]
+        else:
+            self._file = h5py.File(self.path, "w")
+            self._file.attrs.update(format=FORMAT, version=VERSION, settings=json.dumps(settings or {}), frames=0)
+            pristine = self._file.create_group("pristine")
+            atoms = lattice.pristine
+            pristine["numbers"] = atoms.numbers
+            pristine["positions"] = atoms.positions
+            pristine["cell"] = atoms.cell.array
+            pristine["pbc"] = atoms.pbc
+            pristine["region"] = atoms.arrays["region"]
+            pristine["oxygen_atoms"] = lattice.oxygen_atoms
+            self._file.create_group("frames")
+            self._file.flush()
+
+    def __len__(self) -> int:
+        return int(self._file.attrs["frames"])
+
+    def append(self, state: KMCState, voltage: float, current: float = float("nan")) -> None:
+        """Write one frame and flush it; it counts only once fully on disk."""
+        index = len(self)
+        group = self._file["frames"].create_group(f"{index:06d}")
+        group["occupied"] = state.occupied
+        group["ions"] = state.ions
+        group.attrs.update(time=state.time, voltage=float(voltage), events=state.events, current=float(current),
+                           rng_state=json.dumps(state.rng_state))
+        self._file.flush()
+        self._file.attrs["frames"] = index + 1
+        self._file.flush()
+
+    def last_state(self) -> tuple[KMCState, float] | None:
+        """``(state, voltage)`` of the last complete frame, or ``None`` for an empty file."""
+        if len(self) == 0:
+            return None
+        group = self._file["frames"][f"{len(self) - 1:06d}"]
+        state = KMCState(group["occupied"][()].astype(bool), group["ions"][()].astype(bool),
+                         float(group.attrs["time"]), np.asarray(group.attrs["events"], dtype=np.int64),
+                         json.loads(group.attrs["rng_state"]))
+        return state, float(group.attrs["voltage"])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "TrajectoryWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def read_frames(path: str | os.PathLike) -> list[dict]:
+    """Complete frames of a trajectory: time, voltage, events, current, occupied, ions."""
+    with h5py.File(path, "r") as handle:
+        if handle.attrs.get("format") != FORMAT:
+            raise FileFormatError(f"{path} is not a hamtrans KMC trajectory")
+        frames = []
+        for k in range(int(handle.attrs["frames"])):
+            group = handle["frames"][f"{k:06d}"]
+            frames.append({"time": float(group.attrs["time"]), "voltage": float(group.attrs["voltage"]),
+                           "events": np.asarray(group.attrs["events"]), "current": float(group.attrs["current"]),
+                           "occupied": group["occupied"][()].astype(bool), "ions": group["ions"][()].astype(bool)})
+        return frames
