@@ -201,11 +201,7 @@ def cmd_train(args) -> None:
     from hamtrans.models.training import Trainer
 
     config = load_config(args.config)
-    trainer = Trainer(config, resume=args.resume)
-    metrics = trainer.run()
-    if trainer.rank == 0:
-        print(f"best model: {trainer.directory / 'best.pt'}; metrics per epoch: {trainer.directory / 'metrics.csv'}")
-        print(json.dumps(metrics, indent=2))
+    _train(Trainer(config, resume=args.resume), "best model")
 
 
 def cmd_finetune(args) -> None:
@@ -213,10 +209,13 @@ def cmd_finetune(args) -> None:
     from hamtrans.models.training import Trainer
 
     config = load_finetune_config(args.config)
-    trainer = Trainer(config, resume=args.resume, task=ReplayEWCTask(config))
+    _train(Trainer(config, resume=args.resume, task=ReplayEWCTask(config)), "fine-tuned model")
+
+
+def _train(trainer, what: str) -> None:
     metrics = trainer.run()
     if trainer.rank == 0:
-        print(f"fine-tuned model: {trainer.directory / 'best.pt'}; metrics per epoch: {trainer.directory / 'metrics.csv'}")
+        print(f"{what}: {trainer.directory / 'best.pt'}; metrics per epoch: {trainer.directory / 'metrics.csv'}")
         print(json.dumps(metrics, indent=2))
 
 

@@ -2,34 +2,20 @@
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.reference import TBLiteReference
 from hamtrans.data.structures import bulk_tin
 from hamtrans.errors import FileFormatError, HamtransError, UnknownElementError
-from hamtrans.models import HamiltonianModel, HamiltonianModelConfig, HamiltonianPredictor, OverlapModel
+from hamtrans.models import HamiltonianPredictor
 from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
-
-CONFIG = HamiltonianModelConfig(basis="gfn1-xtb", species=(7, 8, 22, 72), block_cutoff=4.5, mp_cutoff=3.5,
-                                channels=8, heads=2, dtype="float64")
-
+from tests.toy_electronic import unit_overlap_models
 
 @pytest.fixture(scope="module")
 def predictor() -> HamiltonianPredictor:
     """Random-weight H model and an overlap model fixed to S = 1 (a well-conditioned toy electronic structure)."""
-    torch.manual_seed(11)
-    hamiltonian, overlap = HamiltonianModel(CONFIG).eval(), OverlapModel(CONFIG).eval()
-    with torch.no_grad():
-        for net in overlap.coefficients.values():
-            for p in net.parameters():
-                p.zero_()
-        for a in range(len(CONFIG.species)):
-            matrix = overlap.coupling.matrix(a, a)
-            identity = torch.eye(int(round(matrix.shape[0] ** 0.5)), dtype=matrix.dtype).flatten()
-            getattr(overlap, f"onsite_{a}").copy_(matrix.T @ identity)
-    return HamiltonianPredictor(hamiltonian, overlap)
+    return HamiltonianPredictor(*unit_overlap_models())
 
 
 def test_model_calculator_matches_the_predictor_and_caches(predictor):

@@ -9,8 +9,8 @@ import pytest
 
 from hamtrans.lammps_plugin.tools import read_dump, run_lammps, single_thread_environment
 from hamtrans.models.model_file import save_model, save_potential
-from tests.test_lammps_transport import hamiltonian_model
 from tests.test_potential import random_potential
+from tests.toy_electronic import unit_overlap_models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "lammps"
 
@@ -21,7 +21,7 @@ def folder(tmp_path_factory):
     subprocess.run([sys.executable, str(EXAMPLES / "make_structures.py"), "--small"], cwd=folder, check=True,
                    capture_output=True, env=single_thread_environment())
     save_potential(folder / "potential.pt", random_potential(n_layers=2, cutoff=3.5, seed=6))
-    save_model(folder / "hamiltonian.pt", *hamiltonian_model())
+    save_model(folder / "hamiltonian.pt", *unit_overlap_models())
     return folder
 
 

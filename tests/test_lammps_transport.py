@@ -9,16 +9,14 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.structures import bulk_tin
 from hamtrans.lammps_plugin.tools import lmp_command, read_dump, single_thread_environment, write_data
-from hamtrans.models import HamiltonianModel, OverlapModel
 from hamtrans.models.model_file import save_model, save_potential
-from tests.test_calculators import CONFIG
 from tests.test_potential import random_potential
+from tests.toy_electronic import unit_overlap_models
 
 SETTINGS = dict(axis="x", bias=0.2, temperature=300.0, fermi_level=0.0, energies=np.linspace(-1.0, 1.0, 9),
                 tolerance=0.01)
@@ -43,21 +41,6 @@ write_dump all custom final.dump id x y z modify sort id format float %.17g
 """
 
 
-def hamiltonian_model():
-    """Random H and S = 1 (the toy electronic structure of tests/test_calculators.py)."""
-    torch.manual_seed(11)
-    hamiltonian, overlap = HamiltonianModel(CONFIG).eval(), OverlapModel(CONFIG).eval()
-    with torch.no_grad():
-        for net in overlap.coefficients.values():
-            for p in net.parameters():
-                p.zero_()
-        for a in range(len(CONFIG.species)):
-            matrix = overlap.coupling.matrix(a, a)
-            identity = torch.eye(int(round(matrix.shape[0] ** 0.5)), dtype=matrix.dtype).flatten()
-            getattr(overlap, f"onsite_{a}").copy_(matrix.T @ identity)
-    return hamiltonian, overlap
-
-
 def wire() -> Atoms:
     """80-atom TiN wire, 42.4 Å along x; atoms between 19 and 23 Å rattled (the rest is electrode)."""
     atoms = bulk_tin((10, 1, 1))
@@ -71,7 +54,7 @@ def runs(tmp_path_factory):
     """Serial run in this process and a 2-rank ``lmp`` run at the same time; returns their folders."""
     root = tmp_path_factory.mktemp("lammps_transport")
     folders = {ranks: root / f"ranks{ranks}" for ranks in (1, 2)}
-    potential, (hamiltonian, overlap) = random_potential(n_layers=2, cutoff=3.5, seed=2), hamiltonian_model()
+    potential, (hamiltonian, overlap) = random_potential(n_layers=2, cutoff=3.5, seed=2), unit_overlap_models()
     for folder in folders.values():
         folder.mkdir()
         save_potential(folder / "potential.pt", potential)

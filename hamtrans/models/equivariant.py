@@ -7,6 +7,9 @@ from contextlib import contextmanager
 import torch
 from e3nn import o3
 
+#: The precisions a model can be built in (``dtype`` of the model configurations).
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
 
 @contextmanager
 def default_dtype(dtype: torch.dtype):

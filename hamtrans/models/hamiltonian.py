@@ -34,7 +34,7 @@ from torch import nn
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.models.block_head import BlockCoupling
-from hamtrans.models.equivariant import channelwise_tensor_product, default_dtype
+from hamtrans.models.equivariant import DTYPES, channelwise_tensor_product, default_dtype
 from hamtrans.models.inputs import ModelInputs
 from hamtrans.models.radial import BesselBasis, polynomial_envelope
 
@@ -93,7 +93,7 @@ class HamiltonianModelConfig:
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
+        return DTYPES[self.dtype]
 
     @property
     def receptive_field(self) -> float:
@@ -187,7 +187,7 @@ class HamiltonianModel(nn.Module):
 
     def __init__(self, config: HamiltonianModelConfig) -> None:
         super().__init__()
-        if config.dtype not in ("float32", "float64"):
+        if config.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float64', not {config.dtype!r}")
         with default_dtype(config.torch_dtype):
             self._build(config)

@@ -38,7 +38,7 @@ from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
 from hamtrans.data.graphs import build_graph
-from hamtrans.models.equivariant import channelwise_tensor_product, default_dtype
+from hamtrans.models.equivariant import DTYPES, channelwise_tensor_product, default_dtype
 from hamtrans.models.inputs import species_indices
 from hamtrans.models.radial import BesselBasis
 
@@ -78,7 +78,7 @@ class PotentialConfig:
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return {"float32": torch.float32, "float64": torch.float64}[self.dtype]
+        return DTYPES[self.dtype]
 
     @property
     def receptive_field(self) -> float:
@@ -176,7 +176,7 @@ class InteratomicPotential(nn.Module):
 
     def __init__(self, config: PotentialConfig) -> None:
         super().__init__()
-        if config.dtype not in ("float32", "float64"):
+        if config.dtype not in DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float64', not {config.dtype!r}")
         if config.n_layers < 1:
             raise ValueError("n_layers must be at least 1")
