@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import asdict
 
 import torch
 from e3nn import o3
 
 #: The precisions a model can be built in (``dtype`` of the model configurations).
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class ModelConfigMixin:
+    """What every model configuration dataclass shares: its ``dtype`` as torch dtype and a JSON-able dict."""
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "species": list(self.species)}
 
 
 @contextmanager

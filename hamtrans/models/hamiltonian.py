@@ -25,7 +25,7 @@ Strict locality: every radial function carries the polynomial envelope of
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from e3nn import o3
@@ -34,13 +34,13 @@ from torch import nn
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.models.block_head import BlockCoupling
-from hamtrans.models.equivariant import DTYPES, channelwise_tensor_product, default_dtype
+from hamtrans.models.equivariant import DTYPES, ModelConfigMixin, channelwise_tensor_product, default_dtype
 from hamtrans.models.inputs import ModelInputs
 from hamtrans.models.radial import BesselBasis, polynomial_envelope
 
 
 @dataclass(frozen=True)
-class HamiltonianModelConfig:
+class HamiltonianModelConfig(ModelConfigMixin):
     """Hyper-parameters (stored in model files).
 
     Attributes
@@ -92,10 +92,6 @@ class HamiltonianModelConfig:
     dtype: str = "float32"
 
     @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
-
-    @property
     def receptive_field(self) -> float:
         """Å beyond a block's atoms from which atoms can change it.
 
@@ -115,9 +111,6 @@ class HamiltonianModelConfig:
         if self.basis.lstrip().startswith("{"):
             return OrbitalBasis.from_json(self.basis)
         return OrbitalBasis.named(self.basis)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "species": list(self.species)}
 
 
 def _place_blocks(out: torch.Tensor, pointer: torch.Tensor, owners: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:

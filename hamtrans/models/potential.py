@@ -28,7 +28,7 @@ feature exchange between layers, as the LAMMPS pair style does with MPI.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,13 +38,13 @@ from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
 from hamtrans.data.graphs import build_graph
-from hamtrans.models.equivariant import DTYPES, channelwise_tensor_product, default_dtype
+from hamtrans.models.equivariant import DTYPES, ModelConfigMixin, channelwise_tensor_product, default_dtype
 from hamtrans.models.inputs import species_indices
 from hamtrans.models.radial import BesselBasis
 
 
 @dataclass(frozen=True)
-class PotentialConfig:
+class PotentialConfig(ModelConfigMixin):
     """Hyper-parameters of :class:`InteratomicPotential` (stored in model files).
 
     Attributes
@@ -77,16 +77,9 @@ class PotentialConfig:
     dtype: str = "float32"
 
     @property
-    def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
-
-    @property
     def receptive_field(self) -> float:
         """Å from which an atom's energy can be influenced."""
         return self.n_layers * self.cutoff
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "species": list(self.species)}
 
 
 @dataclass
