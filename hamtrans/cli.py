@@ -214,6 +214,7 @@ def cmd_finetune(args) -> None:
 
 def _train(trainer, what: str) -> None:
     metrics = trainer.run()
+    trainer.close()  # on an exception torchrun stops the other ranks; a barrier here would hang
     if trainer.rank == 0:
         print(f"{what}: {trainer.directory / 'best.pt'}; metrics per epoch: {trainer.directory / 'metrics.csv'}")
         print(json.dumps(metrics, indent=2))

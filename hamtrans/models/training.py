@@ -102,11 +102,13 @@ class Trainer:
         self.directory = Path(config.output.directory)
         self.stop_after_step = stop_after_step
         self.world, self.rank = 1, 0
+        self._owns_process_group = False
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             import torch.distributed as dist
 
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+                self._owns_process_group = True
             self.world, self.rank = dist.get_world_size(), dist.get_rank()
         self.task = task or make_task(config)
         self.metric_fields = ["epoch", "step", "learning_rate", "train_loss", "val_loss", *self.task.metric_fields,
@@ -235,6 +237,19 @@ class Trainer:
         metadata = {"metrics": metrics, "epoch": self.epoch, "step": self.step,
                     "train_data": list(self.config.data.train), "config": self.config.to_dict()}
         self.task.save(self.directory / "best.pt", self.ema, metadata)
+
+    def close(self) -> None:
+        """Wait for every rank and tear down the process group this trainer created.
+
+        Without it the gloo threads are destroyed during interpreter shutdown, which aborts a rank
+        (``terminate called without an active exception``) after training has already finished.
+        """
+        if self._owns_process_group:
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+            self._owns_process_group = False
 
     def run(self) -> dict:
         """Train until ``epochs`` (or ``max_steps``); returns the last validation metrics."""
