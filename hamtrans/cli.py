@@ -258,6 +258,21 @@ def cmd_evaluate(args) -> None:
     print(f"wrote {args.out}/evaluation.json, parity.png, errors_violin.png")
 
 
+def cmd_iv(args) -> None:
+    from hamtrans.kmc.iv_config import load_iv_config
+    from hamtrans.kmc.switching import SwitchingSweep
+
+    config = load_iv_config(args.config)
+    if args.out:
+        from dataclasses import replace
+
+        config = replace(config, output=replace(config.output, directory=args.out))
+    sweep = SwitchingSweep(config, progress=not args.quiet)
+    frames = sweep.run()
+    print(f"{len(frames)} voltage points, simulated time {frames[-1]['time']:.3e} s -> {sweep.directory}/ "
+          f"(iv.dat, iv.png, conductance.png, trajectory.h5, summary.json)")
+
+
 def cmd_demo(args) -> None:
     from hamtrans.demo import run_demo
 
@@ -358,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--energy-unit", default="hartree", choices=["hartree", "ev"], help="unit of H.csr")
     p.add_argument("--out", default="transport_out", help="output folder")
     p.set_defaults(func=cmd_transport)
+
+    p = sub.add_parser("iv", help="I-V sweep 0 -> +V -> 0 -> -V -> 0: KMC of vacancies + ML-Hamiltonian transport")
+    p.add_argument("config", help="YAML configuration (keys: hamtrans.kmc.iv_config)")
+    p.add_argument("--out", default=None, help="output folder (overrides output.directory)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_iv)
 
     p = sub.add_parser("demo", help="run the main job on embedded defaults")
     p.add_argument("--out", default="demo_out", help="output folder")

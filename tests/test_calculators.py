@@ -75,7 +75,10 @@ def test_transport_through_a_perfect_wire_is_integer_and_conducts(predictor):
     unbiased = TransportCalculator(HamiltonianCalculator(model=predictor), axis="x", fermi_level=fermi,
                                    energies=np.linspace(-1.0, 1.0, 9))
     unbiased.get_property("current", wire)
-    t = unbiased.results["transmission"]
+    assert "transmission" not in unbiased.results  # only what was asked for is computed
+    device = unbiased.device
+    t = unbiased.get_property("transmission", wire)
+    assert unbiased.device is device  # same atoms: the device is not rebuilt
     np.testing.assert_allclose(t, np.round(t), atol=1e-6)  # a perfect crystal: integer channel counts
     assert unbiased.results["current"] == 0.0
     assert calc.get_property("current", wire) > 0

@@ -77,6 +77,7 @@ def runs(tmp_path_factory):
 def reference(atoms: Atoms, folder) -> TransportCalculator:
     calc = TransportCalculator(HamiltonianCalculator(model=str(folder / "hamiltonian.pt")), **SETTINGS)
     calc.get_property("current", atoms)
+    calc.get_property("transmission", atoms)
     return calc
 
 

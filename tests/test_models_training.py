@@ -11,7 +11,8 @@ import yaml
 from hamtrans.cli import main
 from hamtrans.errors import FileFormatError
 from hamtrans.models.model_file import load_model, save_model
-from hamtrans.models.train_config import ConfigError, parse_config
+from hamtrans.config import ConfigError
+from hamtrans.models.train_config import parse_config
 from hamtrans.models.training import Trainer, TrainingError
 from tests.model_teacher import write_teacher_dataset
 from tests.training_runs import train_single_and_distributed

@@ -12,7 +12,8 @@ from hamtrans.calculators import PotentialCalculator
 from hamtrans.data.structures import bulk_hfo2
 from hamtrans.errors import FileFormatError, StructureError, TrainingError, UnknownElementError
 from hamtrans.models.model_file import load_model, load_potential, save_potential
-from hamtrans.models.train_config import ConfigError, parse_config
+from hamtrans.config import ConfigError
+from hamtrans.models.train_config import parse_config
 from hamtrans.models.training import Trainer
 from tests.potential_teacher import labelled_structures, write_teacher_data
 from tests.training_runs import train_single_and_distributed

@@ -2,7 +2,8 @@
 
 >>> calc = TransportCalculator(HamiltonianCalculator(model="vcm-gfn1"), axis="x", bias=1.0, fermi_level=-9.4)
 >>> calc.get_property("current", device_atoms)                    # A
->>> calc.results["transmission"], calc.results["energies"]        # T(E) of the biased device, eV
+>>> calc.get_property("transmission", device_atoms)               # T(E) of the biased device on
+>>> calc.results["energies"]                                      # these energies (eV)
 
 The structure must be periodic along ``axis`` with electrodes at both ends (its
 open matrices along the axis form the device; see :class:`hamtrans.negf.Device`).
@@ -60,21 +61,33 @@ class TransportCalculator(Calculator):
         self.device: Device | None = None
 
     def calculate(self, atoms=None, properties=("current",), system_changes=all_changes) -> None:
+        """Compute the requested properties; the device is rebuilt only when the atoms changed.
+
+        ``transmission`` (on :attr:`energies`) and ``current`` (adaptive energy grid) are
+        separate sweeps, so a property that was not asked for costs nothing.
+        """
         super().calculate(atoms, properties, system_changes)
         if not self.atoms.pbc[self.axis]:
             raise HamtransError("the structure must be periodic along the transport axis (electrodes continue "
                                 "across the cell boundary); its open matrices along the axis form the device")
-        h, s = self.hamiltonian.open_matrices(self.atoms, self.axis)
+        if self.device is None or system_changes:
+            self._build_device()
         fermi = self.fermi if self.fermi is not None else self.hamiltonian.fermi_level
-        if fermi is None:
+        if "transmission" in properties:
+            energies = self.energies if self.energies is not None else np.linspace(fermi - 2.0, fermi + 2.0, 201)
+            self.results["energies"] = energies
+            self.results["transmission"] = transmission(biased_device(self.device, self.bias), energies, self.sweep)
+        if "current" in properties:
+            result = current(self.device, self.bias, self.temperature, fermi, tolerance=self.tolerance,
+                             options=self.sweep)
+            self.results["current"] = result.current
+            self.results["current_result"] = result
+
+    def _build_device(self) -> None:
+        h, s = self.hamiltonian.open_matrices(self.atoms, self.axis)
+        if self.fermi is None and self.hamiltonian.fermi_level is None:
             raise HamtransError("no Fermi level: a model does not provide one, give fermi_level= (eV)")
         counts = self.hamiltonian.basis.orbital_counts(self.atoms.numbers)
         atom_of = np.repeat(np.arange(len(self.atoms)), counts)
         self.device = Device.from_matrices(h, s, self.atoms.positions[atom_of], self.axis, lead_cell=self.lead_cell,
                                            orbital_atoms=atom_of, lead_tolerance=self.lead_tolerance)
-        energies = self.energies if self.energies is not None else np.linspace(fermi - 2.0, fermi + 2.0, 201)
-        self.results["energies"] = energies
-        self.results["transmission"] = transmission(biased_device(self.device, self.bias), energies, self.sweep)
-        result = current(self.device, self.bias, self.temperature, fermi, tolerance=self.tolerance, options=self.sweep)
-        self.results["current"] = result.current
-        self.results["current_result"] = result

@@ -147,14 +147,25 @@ class KineticMonteCarlo:
             pairs.append(self._moves[kind][:, mask])
         return np.concatenate(rates), np.concatenate(kinds), np.concatenate(pairs, axis=1)
 
-    def step(self, state: KMCState, voltage: float, rng: np.random.Generator) -> bool:
-        """One BKL event; returns ``False`` (state unchanged) when no event is possible."""
+    def step(self, state: KMCState, voltage: float, rng: np.random.Generator, until: float = np.inf) -> bool:
+        """One BKL event; ``False`` when no event happens before ``until`` (s) or none is possible.
+
+        An event whose waiting time would end after ``until`` is not executed and the
+        clock stops at ``until`` (exact for a Poisson process: waiting times have no
+        memory, so the next step may draw afresh, e.g. at another voltage).
+        """
         rates, kinds, pairs = self.rates(state, voltage)
         total = rates.sum()
         if total <= 0.0:
+            if np.isfinite(until):
+                state.time = max(state.time, until)
             return False
         chosen = int(np.searchsorted(np.cumsum(rates), rng.uniform(0.0, total), side="right"))
         chosen = min(chosen, len(rates) - 1)
+        waiting = -np.log(1.0 - rng.uniform()) / total
+        if state.time + waiting > until:
+            state.time = until
+            return False
         kind, (source, target) = EVENTS[kinds[chosen]], pairs[:, chosen]
         if kind == "generation":
             state.occupied[source], state.ions[target] = False, True
@@ -164,18 +175,19 @@ class KineticMonteCarlo:
             state.occupied[source], state.occupied[target] = False, True
         else:
             state.ions[source], state.ions[target] = False, True
-        state.time += -np.log(1.0 - rng.uniform()) / total
+        state.time += waiting
         state.events[kinds[chosen]] += 1
         return True
 
     def run(self, state: KMCState, voltage: float, max_events: int, max_time: float = np.inf) -> int:
-        """Advance ``state`` in place by up to ``max_events`` events or until ``max_time`` (s); returns events done."""
+        """Advance ``state`` in place by up to ``max_events`` events or until ``max_time`` (s); returns events done.
+
+        With a finite ``max_time`` and fewer than ``max_events`` events the clock ends exactly at ``max_time``.
+        """
         rng = np.random.default_rng()
         rng.bit_generator.state = state.rng_state
         done = 0
-        while done < max_events and state.time < max_time:
-            if not self.step(state, voltage, rng):
-                break
+        while done < max_events and self.step(state, voltage, rng, until=max_time):
             done += 1
         state.rng_state = rng.bit_generator.state
         return done

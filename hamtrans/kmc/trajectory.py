@@ -76,6 +76,11 @@ class TrajectoryWriter:
     def __len__(self) -> int:
         return int(self._file.attrs["frames"])
 
+    @property
+    def settings(self) -> str:
+        """The run settings stored with the file (JSON)."""
+        return str(self._file.attrs["settings"])
+
     def append(self, state: KMCState, voltage: float, current: float = float("nan")) -> None:
         """Write one frame and flush it; it counts only once fully on disk."""
         index = len(self)

@@ -88,7 +88,8 @@ class TransportBridge:
         atoms = snapshot(table, elements, h, boxlo, pbc)
         current = float(self.calculator.get_property("current", atoms))
         if self.file is not None:
-            energies, t = self.calculator.results["energies"], self.calculator.results["transmission"]
+            t = self.calculator.get_property("transmission", atoms)
+            energies = self.calculator.results["energies"]
             converged = int(self.calculator.results["current_result"].converged)
             self.file.write(f"{step} {time:.10g} {current:.12e} {np.interp(self.fermi, energies, t):.10g} "
                             f"{t.mean():.10g} {t.max():.10g} {converged}\n")

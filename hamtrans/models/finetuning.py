@@ -26,7 +26,8 @@ import torch
 from hamtrans.errors import TrainingError
 from hamtrans.models.model_file import load_potential
 from hamtrans.models.potential_training import PotentialSample, PotentialTask, read_labels, split_labels
-from hamtrans.models.train_config import TrainConfig, load_raw, parse_config
+from hamtrans.config import load_raw
+from hamtrans.models.train_config import TrainConfig, parse_config
 
 
 def load_finetune_config(path: str | Path) -> TrainConfig:

@@ -76,20 +76,14 @@ hyper-parameters come from the starting model, so ``model`` must be omitted::
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from ase.data import atomic_numbers
 
-from hamtrans.errors import HamtransError
+from hamtrans.config import ConfigError, as_dict, check_keys, load_raw, section
 from hamtrans.models.hamiltonian import HamiltonianModelConfig
 from hamtrans.models.potential import PotentialConfig
-
-
-class ConfigError(HamtransError):
-    """A training configuration is invalid."""
 
 
 @dataclass(frozen=True)
@@ -149,37 +143,11 @@ class TrainConfig:
     finetune: FinetuneSection | None = None
 
     def to_dict(self) -> dict:
-        out = {"task": self.task, "model": self.model.to_dict(), "data": _as_dict(self.data),
-               "training": _as_dict(self.training), "output": _as_dict(self.output)}
+        out = {"task": self.task, "model": self.model.to_dict(), "data": as_dict(self.data),
+               "training": as_dict(self.training), "output": as_dict(self.output)}
         if self.finetune is not None:
-            out["finetune"] = _as_dict(self.finetune)
+            out["finetune"] = as_dict(self.finetune)
         return out
-
-
-def _as_dict(section) -> dict:
-    out = {}
-    for f in fields(section):
-        value = getattr(section, f.name)
-        out[f.name] = list(value) if isinstance(value, tuple) else value
-    return out
-
-
-def _check_keys(given: dict, cls, where: str) -> None:
-    valid = [f.name for f in fields(cls)]
-    for key in given:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
-            raise ConfigError(f"unknown key '{key}' in {where}{hint}")
-
-
-def _section(cls, given: dict | None, where: str):
-    given = dict(given or {})
-    _check_keys(given, cls, where)
-    for f in fields(cls):
-        if f.name in given and isinstance(given[f.name], list):
-            given[f.name] = tuple(given[f.name])
-    return cls(**given)
 
 
 def _species(values) -> tuple[int, ...]:
@@ -205,7 +173,7 @@ def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | No
     """
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a YAML mapping")
-    _check_keys(raw, TrainConfig, "the configuration")
+    check_keys(raw, TrainConfig, "the configuration")
     task = raw.get("task", "hamiltonian")
     if task not in TASKS:
         raise ConfigError(f"task '{task}' is not known; available: {', '.join(TASKS)}")
@@ -213,22 +181,22 @@ def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | No
         model = _model_section(TASKS[task], raw.get("model"))
     elif raw.get("model"):
         raise ConfigError("the model section is not used here: the hyper-parameters come from the starting model")
-    data = _section(DataSection, raw.get("data"), "data")
+    data = section(DataSection, raw.get("data"), "data")
     if not data.train:
         raise ConfigError("data.train must list at least one dataset file")
     if data.split not in ("slab", "structure"):
         raise ConfigError(f"data.split must be 'slab' or 'structure', not '{data.split}'")
-    training = _section(TrainingSection, raw.get("training"), "training")
+    training = section(TrainingSection, raw.get("training"), "training")
     if training.loss not in ("mse", "mae"):
         raise ConfigError(f"training.loss must be 'mse' or 'mae', not '{training.loss}'")
-    output = _section(OutputSection, raw.get("output"), "output")
-    finetune = None if raw.get("finetune") is None else _section(FinetuneSection, raw["finetune"], "finetune")
+    output = section(OutputSection, raw.get("output"), "output")
+    finetune = None if raw.get("finetune") is None else section(FinetuneSection, raw["finetune"], "finetune")
     return TrainConfig(model=model, data=data, training=training, output=output, task=task, finetune=finetune)
 
 
 def _model_section(cls, given: dict | None):
     model_raw = dict(given or {})
-    _check_keys(model_raw, cls, "model")
+    check_keys(model_raw, cls, "model")
     if "species" not in model_raw:
         raise ConfigError("model.species is required (e.g. [N, O, Ti, Hf])")
     model_raw["species"] = _species(model_raw["species"])
@@ -237,17 +205,6 @@ def _model_section(cls, given: dict | None):
     if model_raw.get("dtype", "float32") not in ("float32", "float64"):
         raise ConfigError(f"model.dtype must be 'float32' or 'float64', not '{model_raw['dtype']}'")
     return cls(**model_raw)
-
-
-def load_raw(path: str | Path) -> dict:
-    """The YAML mapping of a configuration file."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"configuration file {path} does not exist")
-    raw = yaml.safe_load(path.read_text())
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the configuration must be a YAML mapping")
-    return raw
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -7,25 +7,19 @@ leaves a half-written result.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from hamtrans.atomic_files import atomic_write
 from hamtrans.negf.transport import CurrentResult
-
-
-def _atomic_write(path: Path, write) -> None:
-    partial = path.with_name(path.name + ".partial")
-    write(partial)
-    os.replace(partial, path)
 
 
 def write_transmission_table(path: Path, energies: np.ndarray, transmission: np.ndarray, fermi_level: float) -> None:
     """Text table ``E (eV)  E−E_F (eV)  T``."""
     table = np.column_stack([energies, energies - fermi_level, transmission])
     header = "E_eV  E_minus_EF_eV  transmission"
-    _atomic_write(path, lambda p: np.savetxt(p, table, header=header, fmt="%.10e"))
+    atomic_write(path, lambda p: np.savetxt(p, table, header=header, fmt="%.10e"))
 
 
 def write_current_json(path: Path, result: CurrentResult | None, settings: dict) -> None:
@@ -36,7 +30,7 @@ def write_current_json(path: Path, result: CurrentResult | None, settings: dict)
                        mu_right_eV=result.mu_right, temperature_K=result.temperature,
                        integration_points=int(result.energies.size), integration_error_A=result.error,
                        integration_converged=result.converged)
-    _atomic_write(path, lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    atomic_write(path, lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
 
 
 def plot_transmission(path: Path, energies: np.ndarray, transmission: np.ndarray, fermi_level: float,
@@ -59,5 +53,5 @@ def plot_transmission(path: Path, energies: np.ndarray, transmission: np.ndarray
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    _atomic_write(path, lambda p: fig.savefig(p, format="png"))
+    atomic_write(path, lambda p: fig.savefig(p, format="png"))
     plt.close(fig)
