@@ -19,7 +19,7 @@ from hamtrans.data.formats import DatasetWriter, Record
 from hamtrans.data.reference import TBLiteReference
 from hamtrans.data.structures import DeviceSpec, build_vcm_device
 
-COMMON = dict(cross_section=(8.48, 8.48), electrode_length=8.48, oxide_length=10.0, ti_length=0.0, vacuum=9.0,
+COMMON = dict(cross_section=(8.48, 8.48), electrode_length=8.48, oxide_length=10.0, ti_length=0.0, vacuum=12.0,
               filament_radius=2.6)
 DEVICES = {
     "random_1": DeviceSpec(vacancies="random", seed=1, **COMMON),
@@ -29,7 +29,7 @@ DEVICES = {
     "broken_1": DeviceSpec(vacancies="broken", seed=5, **COMMON),
     "broken_2": DeviceSpec(vacancies="broken", seed=6, **COMMON),
 }
-CUTOFF = 4.5
+CUTOFF = 8.0
 IMAGE_RANGE = 12.0
 
 

@@ -34,7 +34,8 @@ from torch import nn
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.models.block_head import BlockCoupling
-from hamtrans.models.equivariant import DTYPES, ModelConfigMixin, channelwise_tensor_product, default_dtype
+from hamtrans.models.equivariant import (DTYPES, ModelConfigMixin, channelwise_tensor_product, default_dtype,
+                                         linear_on_blocks)
 from hamtrans.models.inputs import ModelInputs
 from hamtrans.models.radial import BesselBasis, polynomial_envelope
 
@@ -270,7 +271,7 @@ class HamiltonianModel(nn.Module):
                 inputs, inputs.block_index[:, part], inputs.block_shift[part])
             mixed = source[receivers] + target[senders]
             weights = self.edge_radial(self.block_radial(distance))
-            chunks.append(self.edge_linear(self.edge_tp(mixed, sh, weights)))
+            chunks.append(linear_on_blocks(self.edge_linear, self.edge_tp.path_blocks(mixed, sh, weights)))
         if not chunks:
             return h.new_zeros((0, self.irreps_edge.dim))
         return torch.cat(chunks)

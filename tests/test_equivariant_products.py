@@ -1,0 +1,66 @@
+"""The channel-wise tensor product and the block-wise linear equal e3nn's modules (values and gradients)."""
+
+import pytest
+import torch
+from e3nn import o3
+
+from hamtrans.models.equivariant import ChannelwiseTensorProduct, default_dtype, linear_on_blocks
+
+IRREPS = o3.Irreps("4x0e+3x1o+2x2e+2x1e+1x3o")
+SH = o3.Irreps.spherical_harmonics(3)
+ALLOWED = {(0, 1), (1, -1), (2, 1), (3, -1), (1, 1)}
+
+
+@pytest.fixture(scope="module")
+def modules():
+    with default_dtype(torch.float64):
+        product = ChannelwiseTensorProduct(IRREPS, SH, ALLOWED)
+        instructions = [(i1, i2, k, "uvu", True) for k, (i1, i2, *_) in enumerate(product.paths)]
+        reference = o3.TensorProduct(IRREPS, SH, product.irreps_out, instructions, shared_weights=False,
+                                     internal_weights=False)
+        linear = o3.Linear(product.irreps_out, o3.Irreps("5x0e+3x1o+2x2e+1x3o+2x1e"))
+    return product, reference, linear
+
+
+def inputs(product, n):
+    generator = torch.Generator().manual_seed(n)
+    x = torch.randn(n, IRREPS.dim, generator=generator, dtype=torch.float64, requires_grad=True)
+    y = o3.spherical_harmonics(SH, torch.randn(n, 3, generator=generator, dtype=torch.float64), True)
+    w = torch.randn(n, product.weight_numel, generator=generator, dtype=torch.float64, requires_grad=True)
+    return x, y.requires_grad_(), w
+
+
+def test_tensor_product_equals_e3nn(modules):
+    product, reference, _ = modules
+    assert product.weight_numel == reference.weight_numel and product.irreps_out == reference.irreps_out
+    x, y, w = inputs(product, 50)
+    ours, theirs = product(x, y, w), reference(x, y, w)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    seed = torch.randn_like(ours)
+    for a, b in zip(torch.autograd.grad(ours, (x, y, w), seed), torch.autograd.grad(theirs, (x, y, w), seed)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_tensor_product_is_equivariant(modules):
+    product, _, _ = modules
+    x, y, w = inputs(product, 20)
+    with default_dtype(torch.float64):  # e3nn builds its Wigner D generators in the default dtype
+        rotation = o3.rand_matrix()
+        d_in, d_sh, d_out = (irreps.D_from_matrix(rotation) for irreps in (IRREPS, SH, product.irreps_out))
+    torch.testing.assert_close(product(x @ d_in.T, y @ d_sh.T, w), product(x, y, w) @ d_out.T, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_on_blocks_equals_the_linear_on_the_flat_product(modules):
+    product, _, linear = modules
+    x, y, w = inputs(product, 30)
+    torch.testing.assert_close(linear_on_blocks(linear, product.path_blocks(x, y, w)), linear(product(x, y, w)),
+                               rtol=1e-12, atol=1e-12)
+    empty = inputs(product, 0)  # a rank without edges
+    assert product(*empty).shape == (0, product.irreps_out.dim)
+    assert linear_on_blocks(linear, product.path_blocks(*empty)).shape == (0, linear.irreps_out.dim)
+
+
+def test_state_of_the_e3nn_module_is_accepted_and_dropped(modules):
+    product, reference, _ = modules
+    product.load_state_dict(reference.state_dict())  # what files written with e3nn's module hold
+    assert {"weight", "output_mask"} <= set(reference.state_dict()) and not product.state_dict()
