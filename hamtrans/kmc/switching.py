@@ -28,7 +28,7 @@ from hamtrans.kmc.engine import KineticMonteCarlo, KMCState
 from hamtrans.kmc.iv_config import IVConfig
 from hamtrans.kmc.iv_report import plot_conductance, plot_iv, write_iv_table, write_summary
 from hamtrans.kmc.lattice import OxideLattice
-from hamtrans.kmc.trajectory import TrajectoryWriter, read_frames
+from hamtrans.kmc.trajectory import TrajectoryWriter, frame_record, read_frames
 from hamtrans.negf import SweepOptions
 
 
@@ -91,7 +91,8 @@ class SwitchingSweep:
             last = writer.last_state()
             state = last[0] if last else KMCState.initial(self.lattice, self.config.kmc.vacancy_fraction,
                                                           self.config.kmc.seed)
-            done = len(writer)
+            frames = read_frames(path)
+            done = len(frames)
             start = time.perf_counter()
             with tqdm(total=len(self.voltages), initial=done, unit="V-point", disable=not self.progress,
                       desc="I-V sweep") as bar:
@@ -100,10 +101,10 @@ class SwitchingSweep:
                                  max_time=state.time + self.config.kmc.hold_time)
                     current = self.current(state, float(voltage))
                     writer.append(state, float(voltage), current)
-                    self.write_outputs(read_frames(path), final=False)
+                    frames.append(frame_record(state, voltage, current))
+                    self.write_outputs(frames, final=False)
                     bar.set_postfix(V=f"{voltage:+.2f}", I=f"{current:.2e} A", vacancies=state.n_vacancies)
                     bar.update(1)
-        frames = read_frames(path)
         self.write_outputs(frames, final=True, seconds=time.perf_counter() - start)
         return frames
 

@@ -113,6 +113,13 @@ class TrajectoryWriter:
         self.close()
 
 
+def frame_record(state: KMCState, voltage: float, current: float) -> dict:
+    """One frame as :func:`read_frames` returns it (copies: the state goes on changing)."""
+    return {"time": float(state.time), "voltage": float(voltage), "events": np.array(state.events),
+            "current": float(current), "occupied": np.array(state.occupied, dtype=bool),
+            "ions": np.array(state.ions, dtype=bool)}
+
+
 def read_frames(path: str | os.PathLike) -> list[dict]:
     """Complete frames of a trajectory: time, voltage, events, current, occupied, ions."""
     with h5py.File(path, "r") as handle:
@@ -121,7 +128,7 @@ def read_frames(path: str | os.PathLike) -> list[dict]:
         frames = []
         for k in range(int(handle.attrs["frames"])):
             group = handle["frames"][f"{k:06d}"]
-            frames.append({"time": float(group.attrs["time"]), "voltage": float(group.attrs["voltage"]),
-                           "events": np.asarray(group.attrs["events"]), "current": float(group.attrs["current"]),
-                           "occupied": group["occupied"][()].astype(bool), "ions": group["ions"][()].astype(bool)})
+            state = KMCState(group["occupied"][()], group["ions"][()], float(group.attrs["time"]),
+                             np.asarray(group.attrs["events"]))
+            frames.append(frame_record(state, group.attrs["voltage"], group.attrs["current"]))
         return frames
