@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import fields
@@ -220,6 +221,19 @@ def _train(trainer, what: str) -> None:
         print(json.dumps(metrics, indent=2))
 
 
+def _exit_distributed_worker() -> None:
+    """End a torchrun worker whose results are written, skipping interpreter finalisation.
+
+    Every file is already closed (checkpoints are atomic renames) and the process group is
+    destroyed. Python's finalisation of torch's C++ state after gloo has run has aborted a rank
+    (SIGABRT) and, on a slower machine, hung one for ten minutes; neither can lose results, but
+    both turn a finished run into a failed or stuck one, so the worker leaves with ``os._exit``.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def cmd_predict(args) -> None:
     from hamtrans.data.formats import DatasetWriter, Record, read_structure
     from hamtrans.models.model_file import load_model
@@ -395,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hamtrans {args.command}: error: {exc}", file=sys.stderr)
         return 2
     print(f"[{args.command} finished in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _exit_distributed_worker()
     return 0
 
 

@@ -243,11 +243,17 @@ class Trainer:
 
         Without it the gloo threads are destroyed during interpreter shutdown, which aborts a rank
         (``terminate called without an active exception``) after training has already finished.
+        The DDP wrapper (its reducer holds communication buffers and work handles) is released
+        before the group goes, so nothing refers to the group's threads any more.
         """
         if self._owns_process_group:
+            import gc
+
             import torch.distributed as dist
 
             dist.barrier()
+            self.network = self.model
+            gc.collect()
             dist.destroy_process_group()
             self._owns_process_group = False
 
