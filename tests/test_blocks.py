@@ -114,3 +114,25 @@ def test_bloch_theorem_supercell_vs_primitive():
         hk += np.diag(small.onsite)
         eig_k += list(np.linalg.eigvalsh(hk))
     np.testing.assert_allclose(eig_big, np.sort(eig_k), atol=1e-12)
+
+
+def test_restricted_blocks_are_the_submatrix_of_the_kept_orbitals():
+    m = random_blocks(separated_crystal(), 3.3, seed=4)
+    compact = OrbitalBasis.named("gfn1-xtb-compact")
+    small = m.restricted(compact)
+    keep = np.concatenate([BASIS.orbital_offsets(m.numbers)[a] + compact.orbitals_within(BASIS, int(z))
+                           for a, z in enumerate(m.numbers)])
+    assert small.basis == compact and small.n_orbitals == len(keep) == 6 + 4 + 6 + 4
+    for axis, shift in ((None, 0), (0, 0), (0, 1)):
+        full = m.to_sparse(axis=axis, shift=shift).toarray()
+        np.testing.assert_array_equal(small.to_sparse(axis=axis, shift=shift).toarray(), full[np.ix_(keep, keep)])
+    assert small.hermiticity_error() == 0.0
+    assert m.restricted(BASIS) is m
+
+
+def test_restriction_needs_a_sub_basis():
+    gfn1 = OrbitalBasis.named("gfn1-xtb")
+    # Ti/Hf keep d then s: the metal p shell (positions 6-8 of the d, s, p block) goes
+    np.testing.assert_array_equal(OrbitalBasis.named("gfn1-xtb-compact").orbitals_within(gfn1, "Ti"), np.arange(6))
+    with pytest.raises(HamtransError, match="not a sub-basis of 'gfn1-xtb' for element Ti"):
+        OrbitalBasis.named("szv-molopt-sr-gth").orbitals_within(gfn1, "Ti")

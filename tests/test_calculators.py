@@ -84,3 +84,34 @@ def test_transport_through_a_perfect_wire_is_integer_and_conducts(predictor):
     assert calc.get_property("current", wire) > 0
     with pytest.raises(HamtransError, match="Fermi level"):
         TransportCalculator(HamiltonianCalculator(model=predictor), axis="x").get_property("current", wire)
+
+
+def test_separate_electrode_and_sub_basis_in_the_calculators(predictor):
+    wire = bulk_tin((6, 1, 1))
+    energies = np.linspace(-1.0, 1.0, 5)
+    own = TransportCalculator(HamiltonianCalculator(model=predictor), axis="x", fermi_level=0.0, energies=energies)
+    spliced = TransportCalculator(HamiltonianCalculator(model=predictor), axis="x", fermi_level=0.0,
+                                  energies=energies, electrode=bulk_tin((4, 1, 1)))
+    # a perfect wire: its end cells are bulk, so the separate electrode changes nothing
+    np.testing.assert_allclose(spliced.get_property("transmission", wire), own.get_property("transmission", wire),
+                               atol=1e-8)
+    assert max(spliced.device.electrode_mismatch) < 1e-5
+    periodic = TransportCalculator(HamiltonianCalculator(model=predictor), axis="x", fermi_level=0.0,
+                                   energies=energies, electrode="periodic", lead_cell=4.24)
+    np.testing.assert_allclose(periodic.get_property("transmission", wire), own.get_property("transmission", wire),
+                               atol=1e-8)
+    assert max(periodic.device.electrode_mismatch) < 1e-5
+    with pytest.raises(HamtransError, match="needs lead_cell"):
+        TransportCalculator(HamiltonianCalculator(model=predictor), electrode="periodic").get_property("current", wire)
+    electrode = spliced.electrode
+    wire.positions[np.argsort(wire.positions[:, 0])[len(wire) // 2], 1] += 0.01  # an interior atom
+    spliced.get_property("transmission", wire)
+    assert spliced.electrode is electrode  # computed once, reused for every device
+
+    full = HamiltonianCalculator(model=predictor).get_property("hamiltonian", wire).toarray()
+    compact = HamiltonianCalculator(model=predictor, basis="gfn1-xtb-compact")
+    keep = np.concatenate([sl.start + np.arange({22: 6, 7: 4}[z]) for sl, z in
+                           zip(HamiltonianCalculator(model=predictor).orbital_slices(wire), wire.numbers)])
+    np.testing.assert_allclose(compact.get_property("hamiltonian", wire).toarray(), full[np.ix_(keep, keep)], atol=1e-12)
+    with pytest.raises(HamtransError, match="not a sub-basis"):
+        HamiltonianCalculator(model=predictor, basis="szv-molopt-sr-gth")

@@ -79,6 +79,8 @@ def test_configuration_errors_name_the_key(tmp_path):
         parse_iv_config({"device": {"vacancies": "random"}})
     with pytest.raises(ConfigError, match="lead_method"):
         parse_iv_config({"transport": {"lead_method": "magic"}})
+    with pytest.raises(ConfigError, match="transport.leads must be 'own' or 'periodic'"):
+        parse_iv_config({"transport": {"leads": "bulk"}})
     with pytest.raises(HamtransError, match="fermi_level is required"):
         SwitchingSweep(config(tmp_path, transport={"hamiltonian": "toy"}),
                        HamiltonianCalculator(model=HamiltonianPredictor(*unit_overlap_models())), progress=False)
@@ -178,3 +180,12 @@ def test_cli_runs_a_sweep_from_a_model_file(tmp_path):
     run = subprocess.run([sys.executable, "-m", "hamtrans.cli", "iv", str(tmp_path / "bad.yaml")], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 2 and "sweep.step must be positive" in run.stderr
+
+
+def test_periodic_leads_need_no_fermi_level(tmp_path, toy):
+    # the leads continue the device across its cell boundary; E_F comes from their bands
+    run = config(tmp_path, sweep={"max_voltage": 0.5, "min_voltage": -0.5, "step": 0.5},
+                 transport={"hamiltonian": "toy", "leads": "periodic", "tolerance": 0.05})
+    frames = SwitchingSweep(run, toy, progress=False).run()
+    currents = {f["voltage"]: f["current"] for f in frames}
+    assert currents[0.0] == 0.0 and currents[0.5] > 0 > currents[-0.5]

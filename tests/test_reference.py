@@ -148,3 +148,22 @@ def test_scf_failure_lists_every_attempt(cluster):
     with pytest.raises(HamtransError, match=r"did not converge .* after 3 attempts .*damping=0\.2, memory=30") as info:
         reference.compute(cluster, blocks=False)
     assert "electronic_temperature" in str(info.value)
+
+
+def test_compact_basis_is_the_restricted_whole_basis(reference):
+    from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
+
+    atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
+    full = reference.compute(atoms)
+    compact = TBLiteReference(cutoff=6.0, basis="gfn1-xtb-compact").compute(atoms)
+    assert compact.hamiltonian.basis.name == "gfn1-xtb-compact"
+    np.testing.assert_allclose(compact.hamiltonian.onsite, full.hamiltonian.restricted(compact.hamiltonian.basis).onsite)
+    np.testing.assert_allclose(compact.overlap.edges, full.overlap.restricted(compact.overlap.basis).edges)
+    # Fermi level of the restricted molecule: between its own HOMO and LUMO, electron count unchanged
+    import scipy.linalg
+
+    h, s = compact.hamiltonian.to_sparse().toarray(), compact.overlap.to_sparse().toarray()
+    levels = scipy.linalg.eigh(h, s, eigvals_only=True)
+    n_occupied = int(round(sum(atoms.numbers) - sum({1: 0, 7: 2, 8: 2, 22: 18, 72: 68}[z] for z in atoms.numbers))) // 2
+    assert levels[n_occupied - 1] < compact.fermi_level < levels[n_occupied]
+    assert np.linalg.eigvalsh(s).min() > np.linalg.eigvalsh(full.overlap.to_sparse().toarray()).min()

@@ -34,12 +34,17 @@ class HamiltonianCalculator(Calculator):
         :class:`~hamtrans.data.reference.TBLiteReference`, e.g. ``cutoff``, ``image_range``).
     device
         torch device of the model.
+    basis
+        Return H and S in this sub-basis of the model's basis (e.g.
+        ``"gfn1-xtb-compact"`` for transport; see :class:`~hamtrans.data.basis.OrbitalBasis`).
+        With ``reference=`` give it in ``reference_options`` instead (the reference
+        then also recomputes its Fermi level for the sub-basis).
     """
 
     implemented_properties = ["hamiltonian", "overlap"]
 
     def __init__(self, model=None, reference: str | None = None, device: str = "cpu",
-                 reference_options: dict | None = None, **kwargs) -> None:
+                 reference_options: dict | None = None, basis: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if (model is None) == (reference is None):
             raise HamtransError("give exactly one of model= (a trained model) or reference= ('gfn1-xtb')")
@@ -49,10 +54,16 @@ class HamiltonianCalculator(Calculator):
         if model is not None:
             from hamtrans.models import HamiltonianPredictor, load_model
 
+            from hamtrans.data.basis import OrbitalBasis
+
             self.predictor = model if isinstance(model, HamiltonianPredictor) else load_model(model, device)
             self.generator = None
-            self.basis = self.predictor.basis
+            self.basis = self.predictor.basis if basis is None else OrbitalBasis.named(basis)
+            for z in self.predictor.config.species:
+                self.basis.orbitals_within(self.predictor.basis, int(z))  # not a sub-basis: fails here
         else:
+            if basis is not None:
+                raise HamtransError("with reference= give the basis in reference_options={'basis': ...}")
             if reference not in REFERENCES:
                 raise HamtransError(f"unknown reference {reference!r}; available: {', '.join(REFERENCES)}")
             from hamtrans.data.reference import TBLiteReference
@@ -67,6 +78,7 @@ class HamiltonianCalculator(Calculator):
             h, s = self.predictor.predict(self.atoms, device=self.device)
             if s is None:
                 raise HamtransError("this model has no overlap head; it cannot give S")
+            h, s = h.restricted(self.basis), s.restricted(self.basis)
             self.fermi_level = None
         else:
             result = self.generator.compute(self.atoms)

@@ -7,6 +7,9 @@
 
 The structure must be periodic along ``axis`` with electrodes at both ends (its
 open matrices along the axis form the device; see :class:`hamtrans.negf.Device`).
+The leads either continue the device's own end cells (they must repeat, which needs
+long electrode segments) or come from a separate periodic ``electrode`` structure
+computed with the same Hamiltonian (:mod:`hamtrans.negf.electrodes`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from hamtrans.calculators.hamiltonian import HamiltonianCalculator
 from hamtrans.errors import HamtransError
 from hamtrans.negf import Device, SweepOptions, biased_device, current, transmission
 from hamtrans.negf.device import AXES
+from hamtrans.negf.electrodes import Electrode, periodic_electrodes
 
 
 class TransportCalculator(Calculator):
@@ -32,11 +36,26 @@ class TransportCalculator(Calculator):
     bias, temperature
         Volts and K (``μ_L = E_F + V/2``).
     fermi_level
-        eV; default: the reference generator's Fermi level (a model has none: give it).
+        eV. Default with ``electrode``: the electrode's band Fermi level (its principal layer
+        charge neutral, 64 k-points; :meth:`hamtrans.negf.Electrode.fermi_level`), moved by the
+        alignment; without: the reference generator's (a model has none: give it).
     energies
         Energies (eV) of the reported T(E); default ``E_F ± 2 eV``, 201 points.
     lead_cell, lead_tolerance
         As in :meth:`hamtrans.negf.Device.from_matrices`.
+    electrode
+        Where the leads come from. ``None``: the device's own end cells, which must
+        repeat (long electrode segments). ``"periodic"``: the device's periodic
+        continuation across the cell boundary (:func:`hamtrans.negf.electrodes.periodic_electrodes`,
+        needs ``lead_cell``). A periodic structure of the bulk electrode (e.g.
+        :func:`hamtrans.data.structures.build_electrode`, ≥ 3 principal layers): its H and
+        S come from ``hamiltonian`` once and its principal layer becomes both leads.
+    electrode_tolerance
+        Largest allowed difference (eV) between a device end block and the electrode cell.
+    align_electrodes
+        Shift the electrode rigidly onto the device's end blocks (potential alignment: a
+        periodic reference fixes the potential zero per cell; see
+        :mod:`hamtrans.negf.electrodes`); its Fermi level moves with it.
     tolerance
         Relative tolerance of the adaptive current integral.
     sweep
@@ -48,7 +67,8 @@ class TransportCalculator(Calculator):
     def __init__(self, hamiltonian: HamiltonianCalculator, axis: str | int = "x", bias: float = 0.0,
                  temperature: float = 300.0, fermi_level: float | None = None, energies=None,
                  lead_cell: float | None = None, lead_tolerance: float = 1e-4, tolerance: float = 1e-3,
-                 sweep: SweepOptions | None = None, **kwargs) -> None:
+                 sweep: SweepOptions | None = None, electrode=None, electrode_tolerance: float = 0.25,
+                 align_electrodes: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(hamiltonian, HamiltonianCalculator):
             raise HamtransError("hamiltonian= must be a HamiltonianCalculator")
@@ -59,6 +79,10 @@ class TransportCalculator(Calculator):
         self.lead_cell, self.lead_tolerance, self.tolerance = lead_cell, lead_tolerance, tolerance
         self.sweep = sweep or SweepOptions()
         self.device: Device | None = None
+        self.electrode_atoms = electrode
+        self.electrode_tolerance, self.align_electrodes = electrode_tolerance, align_electrodes
+        self.electrode: Electrode | None = None
+        self.electrode_fermi_level: float | None = None
 
     def calculate(self, atoms=None, properties=("current",), system_changes=all_changes) -> None:
         """Compute the requested properties; the device is rebuilt only when the atoms changed.
@@ -72,7 +96,7 @@ class TransportCalculator(Calculator):
                                 "across the cell boundary); its open matrices along the axis form the device")
         if self.device is None or system_changes:
             self._build_device()
-        fermi = self.fermi if self.fermi is not None else self.hamiltonian.fermi_level
+        fermi = self.fermi_level
         if "transmission" in properties:
             energies = self.energies if self.energies is not None else np.linspace(fermi - 2.0, fermi + 2.0, 201)
             self.results["energies"] = energies
@@ -83,11 +107,58 @@ class TransportCalculator(Calculator):
             self.results["current"] = result.current
             self.results["current_result"] = result
 
+    @property
+    def fermi_level(self) -> float:
+        """eV: the given one, else the electrode's (moved by the alignment), else the reference's."""
+        if self.fermi is not None:
+            return self.fermi
+        if self.electrode_fermi_level is not None:
+            shift = (self.device.electrode_shift or 0.0) if self.device is not None else 0.0
+            return self.electrode_fermi_level + shift
+        if self.hamiltonian.fermi_level is not None:
+            return self.hamiltonian.fermi_level
+        raise HamtransError("no Fermi level: a model does not provide one, give fermi_level= (eV)")
+
     def _build_device(self) -> None:
+        periodic = isinstance(self.electrode_atoms, str)
+        if periodic and self.electrode_atoms != "periodic":
+            raise HamtransError(f"electrode={self.electrode_atoms!r}: give 'periodic', an electrode structure or None")
+        if periodic and self.lead_cell is None:
+            raise HamtransError("electrode='periodic' needs lead_cell= (the electrode's lattice period along the axis, Å)")
+        if self.electrode_atoms is not None and not periodic and self.electrode is None:
+            self._build_electrode()
         h, s = self.hamiltonian.open_matrices(self.atoms, self.axis)
-        if self.fermi is None and self.hamiltonian.fermi_level is None:
-            raise HamtransError("no Fermi level: a model does not provide one, give fermi_level= (eV)")
+        electrodes = None if self.electrode is None else (self.electrode, self.electrode)
+        if periodic:
+            electrodes = periodic_electrodes(*self.hamiltonian.blocks, self.atoms, self.axis, self.lead_cell)
+            if self.fermi is None:
+                self.electrode_fermi_level = self._band_fermi_level(electrodes[0], self.atoms)
+        self.fermi_level  # raises before any NEGF work when there is none
         counts = self.hamiltonian.basis.orbital_counts(self.atoms.numbers)
         atom_of = np.repeat(np.arange(len(self.atoms)), counts)
         self.device = Device.from_matrices(h, s, self.atoms.positions[atom_of], self.axis, lead_cell=self.lead_cell,
-                                           orbital_atoms=atom_of, lead_tolerance=self.lead_tolerance)
+                                           orbital_atoms=atom_of, lead_tolerance=self.lead_tolerance,
+                                           electrodes=electrodes, electrode_tolerance=self.electrode_tolerance,
+                                           align_electrodes=self.align_electrodes and not periodic)
+
+    def _build_electrode(self) -> None:
+        atoms = self.electrode_atoms
+        if isinstance(atoms, Electrode):
+            self.electrode = atoms
+            return
+        if not atoms.pbc[self.axis]:
+            raise HamtransError("the electrode structure must be periodic along the transport axis")
+        h, s = self.hamiltonian.open_matrices(atoms, self.axis)
+        counts = self.hamiltonian.basis.orbital_counts(atoms.numbers)
+        atom_of = np.repeat(np.arange(len(atoms)), counts)
+        self.electrode = Electrode.from_matrices(h, s, atoms.positions[atom_of], self.axis, orbital_atoms=atom_of,
+                                                 lead_tolerance=self.lead_tolerance)
+        if self.fermi is None:
+            self.electrode_fermi_level = self._band_fermi_level(self.electrode, atoms)
+
+    def _band_fermi_level(self, electrode: Electrode, atoms) -> float:
+        """Fermi level (eV) of a charge-neutral electrode principal layer from its bands."""
+        from hamtrans.data.electrons import valence_electrons
+
+        numbers = atoms.numbers[np.unique(electrode.orbital_atoms)]
+        return electrode.fermi_level(valence_electrons(self.hamiltonian.basis.name, numbers), self.temperature)

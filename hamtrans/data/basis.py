@@ -10,6 +10,14 @@ Named bases ship for the elements of the VCM stack (H, N, O, Ti, Hf):
 ``gfn1-xtb``
     tblite's GFN1-xTB valence basis; shell order as tblite writes it
     (Ti/Hf: d, s, p).
+``gfn1-xtb-compact``
+    ``gfn1-xtb`` without the diffuse polarisation shell of H (2s), Ti and Hf (p):
+    a sub-basis for transport. The full GFN1 overlap of TiN, Ti and HfO2 is
+    nearly singular (smallest eigenvalue ~1e-3, from the metal p shell) and any
+    truncation of it to finite-range blocks is indefinite (still −0.05 at 8 Å);
+    without that shell the smallest eigenvalue is 0.11–0.23 and blocks truncated
+    at 6 Å stay positive definite. Matrices in it are the full ones restricted to
+    its orbitals (:meth:`~hamtrans.data.blocks.BlockSparseMatrix.restricted`).
 ``szv-molopt-sr-gth`` and ``dzvp-molopt-sr-gth``
     CP2K's MOLOPT bases; shells in CP2K's order (by set, then l ascending).
 
@@ -27,7 +35,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from ase.data import atomic_numbers, chemical_symbols
 
-from hamtrans.errors import FileFormatError, UnknownElementError
+from hamtrans.errors import FileFormatError, HamtransError, UnknownElementError
 
 _NAMED_BASES: dict[str, dict[str, tuple[int, ...]]] = {
     "gfn1-xtb": {
@@ -36,6 +44,13 @@ _NAMED_BASES: dict[str, dict[str, tuple[int, ...]]] = {
         "O": (0, 1),
         "Ti": (2, 0, 1),
         "Hf": (2, 0, 1),
+    },
+    "gfn1-xtb-compact": {
+        "H": (0,),
+        "N": (0, 1),
+        "O": (0, 1),
+        "Ti": (2, 0),
+        "Hf": (2, 0),
     },
     "szv-molopt-sr-gth": {
         "H": (0,),
@@ -194,6 +209,33 @@ class OrbitalBasis:
                 table.append((atom, l, start))
                 start += 2 * l + 1
         return table
+
+    def orbitals_within(self, parent: "OrbitalBasis", element: str | int) -> np.ndarray:
+        """Positions of this basis' orbitals of ``element`` inside ``parent``'s orbitals of it.
+
+        Shells are matched in order (this basis' shells must be an ordered subsequence of the
+        parent's), so a matrix block in ``parent`` restricted to these rows/columns is the
+        block in this basis.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_orbitals(element),)`` indices into ``range(parent.n_orbitals(element))``.
+        """
+        wanted, available = self.shells_of(element), parent.shells_of(element)
+        picked, start, k = [], 0, 0
+        for l in available:
+            if k < len(wanted) and wanted[k] == l:
+                picked.extend(range(start, start + 2 * l + 1))
+                k += 1
+            start += 2 * l + 1
+        if k < len(wanted):
+            raise HamtransError(
+                f"basis '{self.name}' is not a sub-basis of '{parent.name}' for element "
+                f"{chemical_symbols[element] if isinstance(element, (int, np.integer)) else element}: shells "
+                f"l={list(wanted)} are not an ordered subsequence of l={list(available)}"
+            )
+        return np.asarray(picked, dtype=np.int64)
 
     # -- serialisation ----------------------------------------------------------------
     def to_json(self) -> str:

@@ -188,6 +188,34 @@ class BlockSparseMatrix:
         return cls(basis, numbers, graph, onsite, edges)
 
     # -- algebra and checks ------------------------------------------------------------
+    def restricted(self, basis: OrbitalBasis) -> "BlockSparseMatrix":
+        """The same matrix in a sub-basis: every block cut to the sub-basis' orbitals.
+
+        For H and S this is the Galerkin projection onto the smaller basis (the
+        exact matrices of the sub-basis functions). ``basis`` must keep, per
+        element, an ordered subsequence of this basis' shells
+        (:meth:`OrbitalBasis.orbitals_within`).
+        """
+        if basis == self.basis:
+            return self
+        kept = {int(z): basis.orbitals_within(self.basis, int(z)) for z in np.unique(self.numbers)}
+        new = BlockLayout(basis, self.numbers, self.graph)
+        old = self.layout
+
+        def sources(owner_rows, owner_cols, ptr, old_cols, counts_rows, counts_cols):
+            n_rows, n_cols = counts_rows, counts_cols
+            rows, cols = block_entry_indices(np.zeros_like(n_rows), n_rows, np.zeros_like(n_cols), n_cols)
+            owner = np.repeat(np.arange(len(n_rows)), n_rows * n_cols)
+            old_row = _lookup(kept, self.numbers[owner_rows][owner], rows)
+            old_col = _lookup(kept, self.numbers[owner_cols][owner], cols)
+            return ptr[owner] + old_row * old_cols[owner] + old_col
+
+        atoms = np.arange(len(self.numbers))
+        onsite = self.onsite[sources(atoms, atoms, old.onsite_ptr, old.counts, new.counts, new.counts)]
+        i, j = self.graph.edge_index
+        edges = self.edges[sources(i, j, old.edge_ptr, old.counts[j], new.counts[i], new.counts[j])]
+        return BlockSparseMatrix(basis, self.numbers, self.graph, onsite, edges)
+
     def copy_with(self, onsite: np.ndarray, edges: np.ndarray) -> "BlockSparseMatrix":
         """Same layout, new values."""
         return BlockSparseMatrix(self.basis, self.numbers, self.graph, onsite, edges)
@@ -313,6 +341,15 @@ class BlockLayout:
         rows, cols = block_entry_indices(np.zeros_like(n), n, np.zeros_like(n), n)
         owner = np.repeat(np.arange(len(n)), n * n)
         return self.onsite_ptr[owner] + cols * n[owner] + rows
+
+
+def _lookup(kept: Mapping[int, np.ndarray], numbers: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Parent-basis orbital index of sub-basis orbital ``local[k]`` of an atom with ``numbers[k]``."""
+    out = np.empty_like(local)
+    for z, table in kept.items():
+        mask = numbers == z
+        out[mask] = table[local[mask]]
+    return out
 
 
 def _sample(matrix, rows: np.ndarray, cols: np.ndarray, n_orbitals: int) -> np.ndarray:

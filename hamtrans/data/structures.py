@@ -246,6 +246,25 @@ def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
     return atoms
 
 
+def build_electrode(spec: DeviceSpec | None = None, cells: int = 6, **overrides) -> Atoms:
+    """The pristine TiN electrode of a :func:`build_vcm_device` device, periodic along x.
+
+    Same cross-section, lattice planes and vacuum placement as the device's
+    electrodes, ``cells`` rock-salt cells (``A_TIN`` each) long: the structure a
+    separately computed bulk lead (:class:`hamtrans.negf.Electrode`) comes from.
+    ``info['transport_axis'] = 0``.
+    """
+    spec = DeviceSpec(**{**asdict(spec or DeviceSpec()), **overrides})
+    ny = _whole(spec.cross_section[0], A_TIN, "cross-section y")
+    nz = _whole(spec.cross_section[1], A_TIN, "cross-section z")
+    positions, symbols = _tin_planes(np.arange(2 * cells), ny, nz, A_TIN)
+    positions[:, 1:] += spec.vacuum / 2
+    atoms = Atoms(symbols=symbols, positions=positions, pbc=True,
+                  cell=[cells * A_TIN, ny * A_TIN + spec.vacuum, nz * A_TIN + spec.vacuum])
+    atoms.info["transport_axis"] = 0
+    return atoms
+
+
 def _cut_vacancies(pos: np.ndarray, symbols: list[str], spec: DeviceSpec, ly: float, lz: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
     oxygen = np.flatnonzero(np.asarray(symbols) == "O")

@@ -22,7 +22,11 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
       step: 0.5                 # V between points
     transport:
       hamiltonian: vcm-gfn1     # model file, shipped model name, or gfn1-xtb (the reference)
-      fermi_level: null         # eV; required for a model (the reference has its own)
+      basis: null               # sub-basis for transport, e.g. gfn1-xtb-compact (positive-definite S)
+      leads: own                # own: the device's end cells repeat; periodic: the device continued
+                                #   across its cell boundary (hamtrans.negf.periodic_electrodes)
+      fermi_level: null         # eV; null: the leads' band Fermi level (periodic) or the
+                                #   reference's; a model with own leads needs it
       temperature: 300.0        # K of the contacts' Fermi functions
       tolerance: 0.01           # relative tolerance of the adaptive current integral
       eta: 0.0                  # eV
@@ -66,6 +70,8 @@ class SweepSection:
 @dataclass(frozen=True)
 class TransportSection:
     hamiltonian: str = "vcm-gfn1"
+    basis: str | None = None
+    leads: str = "own"
     fermi_level: float | None = None
     temperature: float = 300.0
     tolerance: float = 1e-2
@@ -153,6 +159,8 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if config.transport.lead_method not in ("eigenmode", "sancho-rubio"):
         raise ConfigError(f"transport.lead_method must be 'eigenmode' or 'sancho-rubio', "
                           f"not '{config.transport.lead_method}'")
+    if config.transport.leads not in ("own", "periodic"):
+        raise ConfigError(f"transport.leads must be 'own' or 'periodic', not '{config.transport.leads}'")
     return config
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
-from hamtrans.data.structures import build_vcm_device
+from hamtrans.data.structures import A_TIN, build_vcm_device
 from hamtrans.errors import HamtransError
 from hamtrans.kmc.engine import KineticMonteCarlo, KMCState
 from hamtrans.kmc.iv_config import IVConfig
@@ -34,12 +34,14 @@ from hamtrans.negf import SweepOptions
 
 def hamiltonian_calculator(config: IVConfig) -> HamiltonianCalculator:
     """The ML model or the GFN1-xTB reference named by ``transport.hamiltonian``."""
-    name = config.transport.hamiltonian
+    name, basis = config.transport.hamiltonian, config.transport.basis
     if name == "gfn1-xtb":
         # image_range 12 Å: the builder's wire widths must exceed block_cutoff + 12 Å (device.vacuum)
-        return HamiltonianCalculator(reference=name, reference_options={"cutoff": config.transport.block_cutoff,
-                                                                         "image_range": 12.0})
-    return HamiltonianCalculator(model=name)
+        options = {"cutoff": config.transport.block_cutoff, "image_range": 12.0}
+        if basis:
+            options["basis"] = basis
+        return HamiltonianCalculator(reference=name, reference_options=options)
+    return HamiltonianCalculator(model=name, basis=basis)
 
 
 class SwitchingSweep:
@@ -65,16 +67,18 @@ class SwitchingSweep:
         self.hamiltonian = hamiltonian or hamiltonian_calculator(config)
         self.progress = progress
         t = config.transport
-        if t.fermi_level is None and self.hamiltonian.predictor is not None:
-            raise HamtransError("transport.fermi_level is required with a model (a model has no Fermi level); "
-                                "take it from the reference of a similar device")
+        if t.fermi_level is None and t.leads == "own" and self.hamiltonian.predictor is not None:
+            raise HamtransError("transport.fermi_level is required with a model and leads: own (a model has no "
+                                "Fermi level); give it or use leads: periodic (the leads' band Fermi level)")
 
     def current(self, state: KMCState, voltage: float) -> float:
         """Landauer current (A) of the device with the vacancies of ``state`` at ``voltage`` (V)."""
         t = self.config.transport
+        periodic = t.leads == "periodic"
         calc = TransportCalculator(self.hamiltonian, axis="x", bias=voltage, temperature=t.temperature,
                                    fermi_level=t.fermi_level, tolerance=t.tolerance,
-                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method))
+                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method),
+                                   electrode="periodic" if periodic else None, lead_cell=A_TIN if periodic else None)
         return float(calc.get_property("current", self.lattice.structure(state.occupied)))
 
     def run(self) -> list[dict]:

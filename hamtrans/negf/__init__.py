@@ -7,6 +7,7 @@ Input: H, S (eV) of a two-terminal device plus orbital positions; see
 ``leads``      lead principal layers, surface Green's functions (eigenmode, Sancho–Rubio), checks
 ``partition``  block-tridiagonal slabs from the sparsity pattern
 ``device``     the device: lead detection, repetition checks, potentials
+``electrodes`` leads computed apart (bulk electrode, alignment) or continuing a periodic cell
 ``rgf``        batched recursive Green's function sweeps (transmission, DOS, spectral functions)
 ``sweep``      batching, MPI over energies, progress, BLAS threads
 ``grids``      uniform and adaptive (batched Simpson) energy grids
@@ -19,6 +20,7 @@ Input: H, S (eV) of a two-terminal device plus orbital positions; see
 from hamtrans.negf.backend import cupy_available, get_backend
 from hamtrans.negf.bias import biased_device, linear_drop_potential
 from hamtrans.negf.device import Device
+from hamtrans.negf.electrodes import Electrode, periodic_electrodes
 from hamtrans.negf.grids import adaptive_simpson, uniform_grid
 from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, fermi, landauer_current
 from hamtrans.negf.leads import Lead, LeadWarning, self_energy, surface_green_function
@@ -27,8 +29,8 @@ from hamtrans.negf.transport import (
 )
 
 __all__ = [
-    "CONDUCTANCE_QUANTUM", "CurrentResult", "Device", "GreenFunctionResult", "Lead", "LeadWarning", "SweepOptions",
+    "CONDUCTANCE_QUANTUM", "CurrentResult", "Device", "Electrode", "GreenFunctionResult", "Lead", "LeadWarning", "SweepOptions",
     "adaptive_simpson", "biased_device", "cupy_available", "current", "fermi", "get_backend", "green_function",
-    "landauer_current", "lead_self_energies", "linear_drop_potential", "self_energy", "surface_green_function",
+    "landauer_current", "lead_self_energies", "linear_drop_potential", "periodic_electrodes", "self_energy", "surface_green_function",
     "transmission", "uniform_grid",
 ]

@@ -60,6 +60,14 @@ class Device:
         Atom index (input numbering) of each internal orbital.
     axis
         Transport axis (0, 1, 2).
+    lead_tolerance
+        Largest allowed difference (eV) between an end block and its lead cell.
+    electrode_mismatch
+        With separately computed electrodes: ``(left, right)`` largest difference (eV)
+        between the device's end blocks and the (aligned) bulk electrode cell; ``None`` otherwise.
+    electrode_shift
+        Rigid shift (eV) applied to separately computed electrodes by potential alignment
+        (0 without alignment, ``None`` without separate electrodes); their Fermi level moves by it.
     """
 
     hamiltonian: sp.csr_matrix
@@ -72,6 +80,8 @@ class Device:
     orbital_atoms: np.ndarray
     axis: int = 0
     lead_tolerance: float = 1e-4
+    electrode_mismatch: tuple[float, float] | None = None
+    electrode_shift: float | None = None
     _blocks: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +116,9 @@ class Device:
         position_tolerance: float = 1e-3,
         hermitian_tolerance: float = 1e-8,
         threshold: float = 0.0,
+        electrodes: tuple | None = None,
+        electrode_tolerance: float = 0.25,
+        align_electrodes: bool = False,
     ) -> "Device":
         """Build a device from whole-structure matrices and orbital positions.
 
@@ -132,6 +145,18 @@ class Device:
             Relative tolerance of the hermiticity checks.
         threshold
             Couplings with ``|H|`` and ``|S|`` ≤ threshold are dropped before partitioning.
+        electrodes
+            ``(left, right)`` :class:`~hamtrans.negf.electrodes.Electrode` cells computed
+            apart (bulk electrode): each device end of one cell's thickness is mapped onto
+            it by position and the bulk lead couples there (no repetition needed in the
+            device; ``lead_cell`` is not used).
+        electrode_tolerance
+            Largest allowed difference (eV) between a device end block and the bulk cell;
+            more means the device's electrode segment is not that electrode (or too short).
+        align_electrodes
+            Shift the electrodes rigidly (``H + δ S``) onto the device's end blocks first
+            (potential alignment, :mod:`hamtrans.negf.electrodes`); the shift is
+            :attr:`electrode_shift`.
         """
         axis = AXES.get(axis, axis) if isinstance(axis, str) else int(axis)
         h, s = _validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
@@ -142,14 +167,38 @@ class Device:
         positions, atoms = positions[order], atoms[order]
         pattern = coupling_pattern(h, s)
         x = positions[:, axis]
-        search = dict(positions=positions, atoms=atoms, pattern=pattern, axis=axis, lead_cell=lead_cell,
-                      position_tolerance=position_tolerance, lead_tolerance=lead_tolerance)
-        left_outer, left_inner, _ = _principal_layers(h, s, x - x[0], side="left", **search)
-        right_outer, right_inner, _ = _principal_layers(h, s, x[-1] - x, side="right", **search)
-        left = _lead_from_cells(h, s, left_outer, left_inner, "left")
-        right = _lead_from_cells(h, s, right_outer, right_inner, "right")
+        mismatch, shift = None, 0.0
+        if electrodes is not None:
+            from hamtrans.negf.electrodes import attach_electrode
+
+            ends = [attach_electrode(e, h, s, positions, atoms, side, position_tolerance)
+                    for e, side in zip(electrodes, ("left", "right"))]
+            shift = 0.5 * (ends[0].alignment + ends[1].alignment) if align_electrodes else 0.0
+            mismatch = []
+            for end, side, block in zip(ends, ("left", "right"), (slice(0, ends[0].n_orbitals),
+                                                                  slice(len(x) - ends[1].n_orbitals, len(x)))):
+                residual = end.residual(h[block, block].toarray(), s[block, block].toarray(), shift)
+                if residual > electrode_tolerance:
+                    raise LeadError(
+                        f"the device's {side} end block differs from the electrode cell by {residual:.3e} eV "
+                        f"(electrode_tolerance {electrode_tolerance:g}"
+                        f"{f', after aligning by {shift:+.3f} eV' if align_electrodes else ''}): lengthen the "
+                        "device's electrode segment or check that the electrode was computed with the same Hamiltonian"
+                    )
+                mismatch.append(residual)
+            left, right = ends[0].lead.shifted(shift), ends[1].lead.shifted(shift)
+            mismatch = tuple(mismatch)
+            lead_tolerance = electrode_tolerance
+        else:
+            search = dict(positions=positions, atoms=atoms, pattern=pattern, axis=axis, lead_cell=lead_cell,
+                          position_tolerance=position_tolerance, lead_tolerance=lead_tolerance)
+            left_outer, left_inner, _ = _principal_layers(h, s, x - x[0], side="left", **search)
+            right_outer, right_inner, _ = _principal_layers(h, s, x[-1] - x, side="right", **search)
+            left = _lead_from_cells(h, s, left_outer, left_inner, "left")
+            right = _lead_from_cells(h, s, right_outer, right_inner, "right")
         sizes = block_tridiagonal_partition(pattern, left.n_orbitals, right.n_orbitals)
-        device = cls(h, s, sizes, left, right, order, positions, atoms, axis, lead_tolerance)
+        device = cls(h, s, sizes, left, right, order, positions, atoms, axis, lead_tolerance, mismatch,
+                     None if electrodes is None else shift)
         device.check_overlap_positive_definite()
         return device
 
@@ -222,8 +271,10 @@ class Device:
         new_right = _permuted_lead(mirror(self.left), np.arange(self.block_sizes[0])[::-1])
         h = self.hamiltonian[flip][:, flip].tocsr()
         s = self.overlap[flip][:, flip].tocsr()
+        mismatch = None if self.electrode_mismatch is None else self.electrode_mismatch[::-1]
         return Device(h, s, self.block_sizes[::-1].copy(), new_left, new_right, self.order[flip],
-                      positions, self.orbital_atoms[flip], self.axis, self.lead_tolerance)
+                      positions, self.orbital_atoms[flip], self.axis, self.lead_tolerance, mismatch,
+                      self.electrode_shift)
 
     def with_potential(self, orbital_potential: np.ndarray) -> "Device":
         """Device with a potential energy ``U`` (eV per orbital, input order) added as ``½(U S + S U)``.
@@ -246,7 +297,8 @@ class Device:
         shift = 0.5 * (diag_u @ self.overlap + self.overlap @ diag_u)
         return Device((self.hamiltonian + shift).tocsr(), self.overlap, self.block_sizes,
                       self.left.shifted(self.left.shift + shifts[0]), self.right.shifted(self.right.shift + shifts[1]),
-                      self.order, self.orbital_positions, self.orbital_atoms, self.axis, self.lead_tolerance)
+                      self.order, self.orbital_positions, self.orbital_atoms, self.axis, self.lead_tolerance,
+                      self.electrode_mismatch, self.electrode_shift)
 
     def check_overlap_positive_definite(self) -> None:
         """Block LDLᴴ of S along the slabs; raise :class:`MatrixError` naming the first failing block."""

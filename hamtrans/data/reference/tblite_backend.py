@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 from ase import Atoms
 from ase.units import Bohr, Hartree, kB
 
@@ -74,7 +75,8 @@ def fermi_level(energies: np.ndarray, occupations: np.ndarray, kt: float) -> flo
     energies
         Orbital energies, shape ``(n,)``.
     occupations
-        Occupations (0..2, spin-summed), shape ``(n,)``.
+        Occupations (0..2, spin-summed). Only their sum, the electron count, is used, so they
+        may belong to another spectrum (e.g. the whole basis when ``energies`` are a sub-basis').
     kt
         Smearing ``k_B T`` in the unit of ``energies``; for ``kt -> 0`` the gap midpoint.
     """
@@ -117,6 +119,10 @@ class TBLiteReference:
         only the path, not the converged result.
     accuracy
         tblite accuracy parameter (lower is tighter).
+    basis
+        ``"gfn1-xtb"`` (tblite's whole basis) or the transport sub-basis
+        ``"gfn1-xtb-compact"``: H and S restricted to its orbitals, and the Fermi
+        level recomputed for the restricted Γ matrices with the same electron count.
     """
 
     method = "GFN1-xTB"
@@ -134,6 +140,7 @@ class TBLiteReference:
         mixer_damping: float | None = None,
         mixer_memory: int | None = None,
         accuracy: float = 1.0,
+        basis: str = "gfn1-xtb",
     ) -> None:
         self.cutoff = cutoff
         self.image_range = float(image_range)
@@ -142,7 +149,10 @@ class TBLiteReference:
         self.mixer_damping = mixer_damping
         self.mixer_memory = mixer_memory
         self.accuracy = float(accuracy)
-        self.basis = OrbitalBasis.named("gfn1-xtb")
+        self.full_basis = OrbitalBasis.named("gfn1-xtb")
+        self.basis = OrbitalBasis.named(basis)
+        for z in self.basis.elements:
+            self.basis.orbitals_within(self.full_basis, z)  # a basis that is no GFN1 sub-basis fails here
 
     def describe(self) -> dict:
         """Settings stored with datasets."""
@@ -153,6 +163,7 @@ class TBLiteReference:
             "electronic_temperature": self.electronic_temperature,
             "max_iterations": self.max_iterations,
             "accuracy": self.accuracy,
+            "basis": self.basis.name,
         }
 
     def _check_supported(self, atoms: Atoms) -> None:
@@ -164,6 +175,12 @@ class TBLiteReference:
             )
         for z in np.unique(atoms.numbers):
             self.basis.shells_of(int(z))  # unknown elements fail here with a clear message
+
+    def _kept_orbitals(self, numbers: np.ndarray) -> np.ndarray:
+        """Indices of :attr:`basis`' orbitals in a whole-structure matrix of :attr:`full_basis`."""
+        offsets = self.full_basis.orbital_offsets(numbers)
+        return np.concatenate([offsets[a] + self.basis.orbitals_within(self.full_basis, int(z))
+                               for a, z in enumerate(numbers)])
 
     def _calculator(self, atoms: Atoms, damping: float | None, memory: int | None):
         bind_fast_blas()
@@ -234,10 +251,15 @@ class TBLiteReference:
             sc = s_mat @ coeff
             f_mat = (sc * eps) @ sc.T * Hartree
             graph = build_graph(atoms, self.cutoff, check=False)
-            f_int = convert_matrix(0.5 * (f_mat + f_mat.T), self.basis, atoms.numbers, self.orbital_source)
-            s_int = convert_matrix(0.5 * (s_mat + s_mat.T), self.basis, atoms.numbers, self.orbital_source)
-            hamiltonian = BlockSparseMatrix.from_gamma(f_int, self.basis, atoms.numbers, graph)
-            overlap = BlockSparseMatrix.from_gamma(s_int, self.basis, atoms.numbers, graph)
+            f_int = convert_matrix(0.5 * (f_mat + f_mat.T), self.full_basis, atoms.numbers, self.orbital_source)
+            s_int = convert_matrix(0.5 * (s_mat + s_mat.T), self.full_basis, atoms.numbers, self.orbital_source)
+            hamiltonian = BlockSparseMatrix.from_gamma(f_int, self.full_basis, atoms.numbers, graph)
+            overlap = BlockSparseMatrix.from_gamma(s_int, self.full_basis, atoms.numbers, graph)
+            if self.basis != self.full_basis:
+                hamiltonian, overlap = hamiltonian.restricted(self.basis), overlap.restricted(self.basis)
+                keep = self._kept_orbitals(atoms.numbers)
+                levels = scipy.linalg.eigh(f_int[np.ix_(keep, keep)], s_int[np.ix_(keep, keep)], eigvals_only=True)
+                mu = fermi_level(levels, occ, self.electronic_temperature * kB)  # same electron count
         import tblite
 
         return ReferenceResult(
