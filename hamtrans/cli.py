@@ -290,7 +290,8 @@ def cmd_iv(args) -> None:
 def cmd_demo(args) -> None:
     from hamtrans.demo import run_demo
 
-    run_demo(Path(args.out))
+    run_demo(Path(args.out), atoms=args.atoms, max_voltage=args.max_voltage, step=args.step,
+             backend="cupy" if args.gpu else "numpy", compare=not args.no_reference)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -396,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the main job on embedded defaults")
     p.add_argument("--out", default="demo_out", help="output folder")
+    p.add_argument("--atoms", type=int, default=None, help="scale the sweep's device to about this many atoms")
+    p.add_argument("--max-voltage", type=float, default=1.0, help="sweep amplitude, V")
+    p.add_argument("--step", type=float, default=0.5, help="voltage step, V (smaller: more points)")
+    p.add_argument("--gpu", action="store_true", help="NEGF sweeps with cupy on the GPU")
+    p.add_argument("--no-reference", action="store_true", help="skip the reference (tblite) comparison")
     p.set_defaults(func=cmd_demo)
     return parser
 

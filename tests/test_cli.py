@@ -74,17 +74,30 @@ def test_missing_structure_file(tmp_path, capsys):
 
 
 def test_demo_main_job(tmp_path):
-    """The `make demo` job with its embedded defaults: exact blocks, files, summary."""
-    from hamtrans.demo import run_demo
+    """The `make demo` job, on a thinner wire and a two-point sweep: KMC + shipped-model transport,
+    the reference comparison, every output file and a summary that matches them."""
+    from dataclasses import replace
 
-    summary = run_demo(tmp_path)
+    from hamtrans.demo import DEMO_DEVICE, run_demo
+    from hamtrans.kmc import read_frames
+
+    device = replace(DEMO_DEVICE, cross_section=(4.24, 8.48), vacuum=16.0)  # ~half the atoms: a cheap SCF
+    summary = run_demo(tmp_path, max_voltage=0.5, step=0.5, device=device)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    assert summary["hermiticity_error_eV"] < 1e-8 and summary["atoms"] > 80
-    with Dataset(tmp_path / "vcm_reference.h5") as data:
-        record = data[0]
-        assert record.hamiltonian.graph.n_edges == summary["edge_blocks"]
-        assert "Ti" in record.atoms.get_chemical_symbols() and "Hf" in record.atoms.get_chemical_symbols()
-    assert read(tmp_path / "device.extxyz").get_chemical_formula() == summary["composition"]
+    for name in ("device.extxyz", "snapshot.extxyz", "trajectory.h5", "iv.dat", "iv.png", "conductance.png",
+                 "transmission.dat", "transmission.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    currents = {p["voltage_V"]: p["current_A"] for p in summary["sweep"]}
+    assert [p["voltage_V"] for p in summary["sweep"]] == [0.0, 0.5, 0.0, -0.5, 0.0]
+    assert currents[0.0] == 0.0 and currents[0.5] > 0 > currents[-0.5]
+    assert [f["current"] for f in read_frames(tmp_path / "trajectory.h5")] == [p["current_A"] for p in summary["sweep"]]
+    comparison = summary["comparison"]
+    assert comparison["voltage_V"] == 0.25 and comparison["atoms"] == len(read(tmp_path / "snapshot.extxyz"))
+    for name in ("model", "reference"):
+        assert comparison[name]["current_A"] > 0 and 0 <= comparison[name]["transmission_at_fermi"]
+    spectra = np.loadtxt(tmp_path / "transmission.dat")
+    assert spectra.shape == (21, 3) and np.all(spectra[:, 1:] >= -1e-9)
+    assert read(tmp_path / "device.extxyz").get_chemical_formula() == summary["device"]["composition"]
 
 
 def test_import_cp2k_gamma_and_images(tmp_path, capsys):

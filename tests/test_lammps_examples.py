@@ -36,7 +36,7 @@ def test_hfo2_nvt_on_two_ranks(folder):
 
 def test_vcm_transport_driven_from_python(folder):
     command = [sys.executable, str(EXAMPLES / "run_python.py"), str(EXAMPLES / "in.vcm_transport"),
-               "-var", "potential", "potential.pt", "-var", "hamiltonian", "hamiltonian.pt", "-var", "fermi", "0.0",
+               "-var", "potential", "potential.pt", "-var", "hamiltonian", "hamiltonian.pt",
                "-var", "steps", "2", "-var", "every", "2"]
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=single_thread_environment())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

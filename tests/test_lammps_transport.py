@@ -116,3 +116,35 @@ def test_thermo_scalar_is_the_last_current(runs, ranks):
 
 def test_serial_and_parallel_snapshots_agree(runs):
     assert np.allclose(final_snapshot(runs[1]).positions, final_snapshot(runs[2]).positions, atol=1e-10, rtol=0)
+
+
+PERIODIC_INPUT = """
+units metal
+atom_style atomic
+read_data wire.data
+mass * 1.0
+fix current all hamtrans/transport 1 hamiltonian.pt axis x bias 0.2 temp 300 basis gfn1-xtb-compact &
+    leads periodic cell 4.24 points 9 leadmethod sancho-rubio eta 1e-5 elements N O Ti Hf file current.dat
+run 0
+"""
+
+
+def test_periodic_leads_sub_basis_and_band_fermi_level(tmp_path):
+    """The VCM settings of the fix (transport basis, leads continuing the cell, E_F from the leads)."""
+    from mpi4py import MPI  # noqa: F401
+    from lammps import lammps
+
+    from hamtrans.negf import SweepOptions
+
+    save_model(tmp_path / "hamiltonian.pt", *unit_overlap_models())
+    write_data(tmp_path / "wire.data", wire(), ["N", "O", "Ti", "Hf"])
+    (tmp_path / "in.wire").write_text(PERIODIC_INPUT)
+    with pytest.MonkeyPatch.context() as patch, lammps(cmdargs=["-log", "none", "-screen", "none"]) as lmp:
+        patch.chdir(tmp_path)
+        lmp.file("in.wire")
+    line = np.loadtxt(tmp_path / "current.dat", ndmin=2)[0]
+    calc = TransportCalculator(HamiltonianCalculator(model=str(tmp_path / "hamiltonian.pt"), basis="gfn1-xtb-compact"),
+                               axis="x", bias=0.2, electrode="periodic", lead_cell=4.24, points=9,
+                               sweep=SweepOptions(lead_method="sancho-rubio", eta=1e-5))
+    assert line[2] == pytest.approx(calc.get_property("current", wire()), rel=1e-9)
+    assert "from the leads' bands" in (tmp_path / "current.dat").read_text().splitlines()[1]

@@ -61,3 +61,17 @@ def test_shipped_potential_loads_by_name_and_keeps_its_accuracy():
     # regression guard: the shipped file must reproduce the figures quoted in the README
     for key in ("energy_mae_meV_atom", "force_mae_meV_A", "stress_mae_meV_A3"):
         assert summary[key] == pytest.approx(recorded[key], rel=1e-3), key
+
+
+def test_shipped_transport_model_has_a_positive_definite_compact_overlap():
+    from hamtrans.data.basis import OrbitalBasis
+
+    model = load_model("vcm-gfn1-8")
+    assert model.config.block_cutoff == 8.0 and "within 8 Å" in model.metadata["reference"]
+    assert model.metadata["test_formed_1"]["total_mae_meV"] < 10.0
+    with Dataset(FIXTURE) as data:
+        device = data[0].atoms
+    _, s = model.predict(device)
+    compact = s.restricted(OrbitalBasis.named("gfn1-xtb-compact"))
+    # open along the transport axis, as the NEGF device sees it; the whole-basis one is not definite
+    assert np.linalg.eigvalsh(compact.to_sparse(axis=0).toarray()).min() > 0.1

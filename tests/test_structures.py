@@ -105,3 +105,17 @@ def test_nanowire_and_no_ti_options():
     ti = stack[stack.arrays["region"] == REGIONS["ti"]]
     graph = build_graph(ti, 3.1)
     assert len(ti) > 0 and np.median(graph.distances) == pytest.approx(3.0, abs=0.01)  # epitaxial fcc Ti
+
+
+def test_electrode_matches_the_device_electrode_lattice():
+    from hamtrans.data.structures import build_electrode
+
+    spec = DeviceSpec(cross_section=(8.48, 8.48), electrode_length=8.48, oxide_length=5.0, ti_length=0.0, vacuum=6.0)
+    device, electrode = build_vcm_device(spec), build_electrode(spec, cells=3)
+    assert electrode.get_chemical_formula() == "N48Ti48" and electrode.cell.lengths()[0] == pytest.approx(12.72)
+    np.testing.assert_allclose(electrode.cell.lengths()[1:], device.cell.lengths()[1:])
+    left = device[device.arrays["region"] == 0]
+    left = left[left.positions[:, 0] < 4.24 - 1e-3]
+    first = electrode[electrode.positions[:, 0] < 4.24 - 1e-3]
+    key = lambda atoms: sorted(zip(atoms.get_chemical_symbols(), *np.round(atoms.positions.T, 6)))
+    assert key(left) == key(first)  # the same sites: a separately computed electrode maps onto the device

@@ -23,8 +23,8 @@ import numpy as np
 from hamtrans.data.structures import REGIONS, DeviceSpec, build_vcm_device, bulk_hfo2
 from hamtrans.lammps_plugin.tools import write_data
 
-DEVICE = DeviceSpec(cross_section=(4.24, 4.24), electrode_length=16.96, oxide_length=10.0, ti_length=0.0,
-                    vacuum=9.0, vacancies="random", vacancy_fraction=0.1, seed=3)
+DEVICE = DeviceSpec(cross_section=(8.48, 8.48), electrode_length=12.72, oxide_length=5.0, ti_length=0.0,
+                    vacuum=12.0, vacancies="random", vacancy_fraction=0.15, seed=3)
 SMALL_DEVICE = DeviceSpec(cross_section=(4.24, 4.24), electrode_length=16.96, oxide_length=5.0, ti_length=0.0,
                           vacuum=9.0, vacancies="none", seed=3)
 

@@ -1,16 +1,17 @@
-"""Evaluate a trained VCM model on the unseen devices and package it as ``vcm-gfn1``.
+"""Evaluate a trained VCM model on the unseen devices and package it as a shipped model.
 
 Prints the paper-style table (node / edge / total MAE per test device) and writes
-``hamtrans/models/pretrained/vcm_gfn1.pt`` with the table in its metadata, plus a
+``hamtrans/models/pretrained/<name>.pt`` with the table in its metadata, plus a
 copy of the training configuration.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/evaluate_and_ship.py [runs/vcm/best.pt]
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/evaluate_and_ship.py runs/vcm/best.pt            # vcm-gfn1
+     ... evaluate_and_ship.py runs/vcm8/best.pt --data data8 --name vcm_gfn1_8 --config train8.yaml   # vcm-gfn1-8
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,23 +24,30 @@ TEST_DEVICES = ["formed_1", "formed_2", "broken_1", "broken_2"]
 
 
 def main() -> None:
-    model_path = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/vcm/best.pt")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", nargs="?", default="runs/vcm/best.pt")
+    parser.add_argument("--data", default="data", help="folder of the test devices, under examples/vcm")
+    parser.add_argument("--name", default="vcm_gfn1", help="file name of the shipped model (no suffix)")
+    parser.add_argument("--config", default="train.yaml", help="training configuration shipped with it")
+    args = parser.parse_args()
+    model_path = Path(args.model)
     predictor = load_model(model_path)
     metadata = dict(predictor.metadata)
     print(f"{'device':<10} {'node MAE meV':>13} {'edge MAE meV':>13} {'total MAE meV':>14} {'S MAE':>9}")
     with tempfile.TemporaryDirectory() as scratch:
         for name in TEST_DEVICES:
-            summary = evaluate_model(model_path, HERE / "data" / f"{name}.h5", Path(scratch) / name, max_eigen_orbitals=0)
+            summary = evaluate_model(model_path, HERE / args.data / f"{name}.h5", Path(scratch) / name, max_eigen_orbitals=0)
             row = summary["structures"][0]
             metadata[f"test_{name}"] = {k: row[k] for k in ("node_mae_meV", "edge_mae_meV", "total_mae_meV",
                                                              "overlap_mae")}
             print(f"{name:<10} {row['node_mae_meV']:13.2f} {row['edge_mae_meV']:13.2f} {row['total_mae_meV']:14.2f} "
                   f"{row['overlap_mae']:9.1e}")
-    metadata["reference"] = "GFN1-xTB (tblite 0.8.0), gfn1-xtb basis, blocks within 4.5 Å, electronic T = 300 K"
+    cutoff = predictor.config.block_cutoff
+    metadata["reference"] = f"GFN1-xTB (tblite 0.8.0), gfn1-xtb basis, blocks within {cutoff:g} Å, electronic T = 300 K"
     TARGET.mkdir(parents=True, exist_ok=True)
-    save_model(TARGET / "vcm_gfn1.pt", predictor.hamiltonian, predictor.overlap, metadata)
-    shutil.copy(HERE / "train.yaml", TARGET / "vcm_gfn1.yaml")
-    print(f"wrote {TARGET / 'vcm_gfn1.pt'}")
+    save_model(TARGET / f"{args.name}.pt", predictor.hamiltonian, predictor.overlap, metadata)
+    shutil.copy(HERE / args.config, TARGET / f"{args.name}.yaml")
+    print(f"wrote {TARGET / args.name}.pt")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,9 @@ class TransportCalculator(Calculator):
         :mod:`hamtrans.negf.electrodes`); its Fermi level moves with it.
     tolerance
         Relative tolerance of the adaptive current integral.
+    points
+        Integrate the current on this many uniform energies over the bias window instead
+        (a fixed cost per current; ``None``: adaptive).
     sweep
         :class:`hamtrans.negf.SweepOptions` (η, lead method, backend, MPI communicator, ...).
     """
@@ -68,7 +71,7 @@ class TransportCalculator(Calculator):
                  temperature: float = 300.0, fermi_level: float | None = None, energies=None,
                  lead_cell: float | None = None, lead_tolerance: float = 1e-4, tolerance: float = 1e-3,
                  sweep: SweepOptions | None = None, electrode=None, electrode_tolerance: float = 0.25,
-                 align_electrodes: bool = True, **kwargs) -> None:
+                 align_electrodes: bool = True, points: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(hamiltonian, HamiltonianCalculator):
             raise HamtransError("hamiltonian= must be a HamiltonianCalculator")
@@ -81,6 +84,7 @@ class TransportCalculator(Calculator):
         self.device: Device | None = None
         self.electrode_atoms = electrode
         self.electrode_tolerance, self.align_electrodes = electrode_tolerance, align_electrodes
+        self.points = points
         self.electrode: Electrode | None = None
         self.electrode_fermi_level: float | None = None
 
@@ -102,8 +106,8 @@ class TransportCalculator(Calculator):
             self.results["energies"] = energies
             self.results["transmission"] = transmission(biased_device(self.device, self.bias), energies, self.sweep)
         if "current" in properties:
-            result = current(self.device, self.bias, self.temperature, fermi, tolerance=self.tolerance,
-                             options=self.sweep)
+            grid = {"grid": "uniform", "points": self.points} if self.points else {"tolerance": self.tolerance}
+            result = current(self.device, self.bias, self.temperature, fermi, options=self.sweep, **grid)
             self.results["current"] = result.current
             self.results["current_result"] = result
 

@@ -29,8 +29,10 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
                                 #   reference's; a model with own leads needs it
       temperature: 300.0        # K of the contacts' Fermi functions
       tolerance: 0.01           # relative tolerance of the adaptive current integral
+      points: null              # or a number of uniform energies over the bias window (fixed cost)
       eta: 0.0                  # eV
       lead_method: eigenmode    # or sancho-rubio (needs eta > 0)
+      backend: numpy            # or cupy: the NEGF sweeps on a GPU
       block_cutoff: 8.0         # Å, blocks kept by the reference (gfn1-xtb only)
     output:
       directory: iv_out
@@ -75,8 +77,10 @@ class TransportSection:
     fermi_level: float | None = None
     temperature: float = 300.0
     tolerance: float = 1e-2
+    points: int | None = None
     eta: float = 0.0
     lead_method: str = "eigenmode"
+    backend: str = "numpy"
     block_cutoff: float = 8.0
 
 
@@ -159,6 +163,8 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if config.transport.lead_method not in ("eigenmode", "sancho-rubio"):
         raise ConfigError(f"transport.lead_method must be 'eigenmode' or 'sancho-rubio', "
                           f"not '{config.transport.lead_method}'")
+    if config.transport.backend not in ("numpy", "cupy"):
+        raise ConfigError(f"transport.backend must be 'numpy' or 'cupy', not '{config.transport.backend}'")
     if config.transport.leads not in ("own", "periodic"):
         raise ConfigError(f"transport.leads must be 'own' or 'periodic', not '{config.transport.leads}'")
     return config

@@ -76,8 +76,8 @@ class SwitchingSweep:
         t = self.config.transport
         periodic = t.leads == "periodic"
         calc = TransportCalculator(self.hamiltonian, axis="x", bias=voltage, temperature=t.temperature,
-                                   fermi_level=t.fermi_level, tolerance=t.tolerance,
-                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method),
+                                   fermi_level=t.fermi_level, tolerance=t.tolerance, points=t.points,
+                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method, backend=t.backend),
                                    electrode="periodic" if periodic else None, lead_cell=A_TIN if periodic else None)
         return float(calc.get_property("current", self.lattice.structure(state.occupied)))
 

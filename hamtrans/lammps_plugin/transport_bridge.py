@@ -9,6 +9,8 @@ model) and appends one line to the output file, flushed at once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from ase import Atoms
@@ -18,7 +20,7 @@ from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.negf import SweepOptions
 
 HEADER = ("# hamtrans/transport: Landauer current and transmission summary\n"
-          "# axis {axis}  bias {bias} V  temperature {temperature} K  Fermi level {fermi} eV  model {model}\n"
+          "# axis {axis}  bias {bias} V  temperature {temperature} K  Fermi level {fermi}  model {model}\n"
           "# step time(ps) current(A) T(E_F) T_mean T_max converged\n")
 
 
@@ -57,25 +59,38 @@ class TransportBridge:
     axis
         ``"x"``, ``"y"`` or ``"z"``.
     bias, temperature, fermi
-        V, K, eV (see :class:`~hamtrans.calculators.TransportCalculator`).
+        V, K, eV (see :class:`~hamtrans.calculators.TransportCalculator`); ``fermi`` NaN: from the
+        leads' bands (``leads="periodic"``).
     tolerance
         Relative tolerance of the adaptive current integral.
     eta
         Imaginary energy η (eV) of the NEGF sweep (:class:`~hamtrans.negf.SweepOptions`).
     energies
-        ``(Emin, Emax, n)`` of the reported T(E) grid (eV), or ``None`` for the calculator's default.
+        ``(Emin, Emax, n)`` of the reported T(E) grid (eV), or ``None``: E_F ± 1 eV, 21 points.
     path
         Output file (overwritten), or ``None`` for none.
+    options
+        ``basis`` (sub-basis name or ``None``), ``leads`` (``"own"`` or ``"periodic"``),
+        ``lead_cell`` (Å, periodic leads), ``points`` (uniform current grid; 0: adaptive),
+        ``lead_method``.
     """
 
     def __init__(self, model: str, axis: str, bias: float, temperature: float, fermi: float, tolerance: float,
-                 eta: float, energies: tuple[float, float, int] | None, path: str | None) -> None:
+                 eta: float, energies: tuple[float, float, int] | None, path: str | None,
+                 options: dict | None = None) -> None:
         torch.set_num_threads(1)
+        options = options or {}
+        periodic = options.get("leads", "own") == "periodic"
+        fermi_level = None if math.isnan(fermi) else fermi
         grid = None if energies is None else np.linspace(energies[0], energies[1], int(energies[2]))
-        self.calculator = TransportCalculator(HamiltonianCalculator(model=model), axis=axis, bias=bias,
-                                              temperature=temperature, fermi_level=fermi, energies=grid,
-                                              tolerance=tolerance, sweep=SweepOptions(eta=eta))
-        self.fermi = fermi
+        self.relative_grid = np.linspace(-1.0, 1.0, 21) if grid is None else None
+        self.calculator = TransportCalculator(
+            HamiltonianCalculator(model=model, basis=options.get("basis")), axis=axis, bias=bias,
+            temperature=temperature, fermi_level=fermi_level, energies=grid, tolerance=tolerance,
+            points=options.get("points") or None, electrode="periodic" if periodic else None,
+            lead_cell=options.get("lead_cell") if periodic else None,
+            sweep=SweepOptions(eta=eta, lead_method=options.get("lead_method", "eigenmode")))
+        fermi = f"{fermi} eV" if fermi_level is not None else "from the leads' bands"
         self.file = None
         if path is not None:
             self.file = open(path, "w")
@@ -87,11 +102,14 @@ class TransportBridge:
         """Current (A) of the gathered structure; appends ``step time current`` and the T(E) summary."""
         atoms = snapshot(table, elements, h, boxlo, pbc)
         current = float(self.calculator.get_property("current", atoms))
+        if self.relative_grid is not None:  # around this snapshot's Fermi level (periodic leads: from their bands)
+            self.calculator.energies = self.calculator.fermi_level + self.relative_grid
         if self.file is not None:
             t = self.calculator.get_property("transmission", atoms)
             energies = self.calculator.results["energies"]
             converged = int(self.calculator.results["current_result"].converged)
-            self.file.write(f"{step} {time:.10g} {current:.12e} {np.interp(self.fermi, energies, t):.10g} "
+            fermi = self.calculator.fermi_level
+            self.file.write(f"{step} {time:.10g} {current:.12e} {np.interp(fermi, energies, t):.10g} "
                             f"{t.mean():.10g} {t.max():.10g} {converged}\n")
             self.file.flush()
         return current

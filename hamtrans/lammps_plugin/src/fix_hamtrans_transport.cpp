@@ -1,8 +1,9 @@
 /* ----------------------------------------------------------------------
    fix hamtrans/transport (see fix_hamtrans_transport.h and docs/lammps.md)
 
-   fix ID group hamtrans/transport N model fermi EF [axis x|y|z] [bias V]
+   fix ID group hamtrans/transport N model [fermi EF] [axis x|y|z] [bias V]
        [temp K] [tol t] [eta e] [file path] [energies Emin Emax n] [elements El1 ... ElN]
+       [basis name] [leads own|periodic] [cell a] [points n] [leadmethod eigenmode|sancho-rubio]
 ------------------------------------------------------------------------- */
 
 #include "fix_hamtrans_transport.h"
@@ -36,8 +37,9 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
   if (nevery <= 0) error->all(FLERR, "Fix hamtrans/transport: N must be a positive number of steps, not {}", nevery);
   const std::string model = arg[4];
 
-  std::string axis = "x", path;
-  double bias = 0.0, temperature = 300.0, fermi = NAN, tolerance = 1e-3, eta = 0.0;
+  std::string axis = "x", path, basis, leads = "own", lead_method = "eigenmode";
+  double bias = 0.0, temperature = 300.0, fermi = NAN, tolerance = 1e-3, eta = 0.0, lead_cell = NAN;
+  int points = 0;
   double emin = NAN, emax = NAN;
   int npoints = 0;
   for (int iarg = 5; iarg < narg;) {
@@ -86,6 +88,33 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
       if (npoints < 1 || emax < emin)
         error->all(FLERR, "Fix hamtrans/transport: energies needs Emin <= Emax and n >= 1");
       iarg += 4;
+    } else if (key == "basis") {
+      need(1);
+      basis = arg[iarg + 1];
+      iarg += 2;
+    } else if (key == "leads") {
+      need(1);
+      leads = arg[iarg + 1];
+      if (leads != "own" && leads != "periodic")
+        error->all(FLERR, "Fix hamtrans/transport: leads must be own or periodic, not {}", leads);
+      iarg += 2;
+    } else if (key == "cell") {
+      need(1);
+      lead_cell = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      if (lead_cell <= 0.0) error->all(FLERR, "Fix hamtrans/transport: cell must be > 0 (Angstrom)");
+      iarg += 2;
+    } else if (key == "points") {
+      need(1);
+      points = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      if (points < 2) error->all(FLERR, "Fix hamtrans/transport: points must be >= 2");
+      iarg += 2;
+    } else if (key == "leadmethod") {
+      need(1);
+      lead_method = arg[iarg + 1];
+      if (lead_method != "eigenmode" && lead_method != "sancho-rubio")
+        error->all(FLERR, "Fix hamtrans/transport: leadmethod must be eigenmode or sancho-rubio, not {}",
+                   lead_method);
+      iarg += 2;
     } else if (key == "elements") {
       need(atom->ntypes);
       element_names.assign(arg + iarg + 1, arg + iarg + 1 + atom->ntypes);
@@ -94,8 +123,11 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
       error->all(FLERR, "Fix hamtrans/transport: unknown keyword {}", key);
     }
   }
-  if (std::isnan(fermi))
-    error->all(FLERR, "Fix hamtrans/transport needs 'fermi EF' (eV): a Hamiltonian model predicts no Fermi level");
+  if (std::isnan(fermi) && leads != "periodic")
+    error->all(FLERR, "Fix hamtrans/transport needs 'fermi EF' (eV): a Hamiltonian model predicts no Fermi level "
+                      "(or 'leads periodic', whose Fermi level comes from the leads' bands)");
+  if (leads == "periodic" && std::isnan(lead_cell))
+    error->all(FLERR, "Fix hamtrans/transport: 'leads periodic' needs 'cell a' (electrode lattice period, Angstrom)");
 
   scalar_flag = 1;
   global_freq = nevery;
@@ -109,8 +141,11 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
     if (message.empty()) {
       GilGuard gil;
       PyRef energies(std::isnan(emin) ? Py_NewRef(Py_None) : Py_BuildValue("(ddi)", emin, emax, npoints));
-      PyRef args(Py_BuildValue("(ssdddddOz)", model.c_str(), axis.c_str(), bias, temperature, fermi, tolerance, eta,
-                               energies.get(), path.empty() ? nullptr : path.c_str()));
+      PyRef options(Py_BuildValue("{s:z,s:s,s:d,s:i,s:s}", "basis", basis.empty() ? nullptr : basis.c_str(),
+                                  "leads", leads.c_str(), "lead_cell", lead_cell, "points", points,
+                                  "lead_method", lead_method.c_str()));
+      PyRef args(Py_BuildValue("(ssdddddOzO)", model.c_str(), axis.c_str(), bias, temperature, fermi, tolerance, eta,
+                               energies.get(), path.empty() ? nullptr : path.c_str(), options.get()));
       bridge.reset(hamtrans::construct("transport_bridge", "TransportBridge", args.get()));
       if (!bridge) message = hamtrans::python_error();
     }

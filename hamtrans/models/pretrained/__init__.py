@@ -7,6 +7,13 @@
     with random vacancies; its accuracy on unseen formed/broken-filament devices is in
     the README. Load with ``load_model("vcm-gfn1")``.
 
+``vcm-gfn1-8``
+    The same elements and reference with blocks within 8 Å (config ``vcm_gfn1_8.yaml``,
+    a copy of ``examples/vcm/train8.yaml``; 500 epochs). The model for transport: give
+    it the ``gfn1-xtb-compact`` sub-basis (its overlap restricted there stays positive
+    definite on TiN electrodes, which the whole-basis GFN1 overlap truncated at any
+    finite range is not). Its current errors on unseen devices are in the README.
+
 ``vcm-gfn1-potential``
     Interatomic potential for N, O, Ti, Hf trained on GFN1-xTB energies, forces and
     stresses of bulk, strained, rattled, defective and interface cells
@@ -19,7 +26,8 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PRETRAINED = {"vcm-gfn1": HERE / "vcm_gfn1.pt", "vcm-gfn1-potential": HERE / "vcm_gfn1_potential.pt"}
+PRETRAINED = {"vcm-gfn1": HERE / "vcm_gfn1.pt", "vcm-gfn1-8": HERE / "vcm_gfn1_8.pt",
+              "vcm-gfn1-potential": HERE / "vcm_gfn1_potential.pt"}
 
 
 def available() -> tuple[str, ...]:
