@@ -23,8 +23,8 @@ from hamtrans.atomic_files import atomic_write
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.electrons import valence_electrons
 from hamtrans.data.formats import Dataset
-from hamtrans.models import load_model
 from hamtrans.data.structures import A_TIN
+from hamtrans.models import load_model
 from hamtrans.negf import Device, SweepOptions, current, transmission
 from hamtrans.negf.electrodes import periodic_electrodes
 
@@ -35,18 +35,10 @@ TEST_DEVICES = ("formed_1", "formed_2", "broken_1", "broken_2")
 ETA = 1e-5
 
 
-def open_matrices(h, s, atoms):
-    """Matrices open along x plus the position and atom of every orbital."""
-    counts = h.basis.orbital_counts(atoms.numbers)
-    atom_of = np.repeat(np.arange(len(atoms)), counts)
-    return h.to_sparse(axis=0), s.to_sparse(axis=0), atoms.positions[atom_of], atom_of
-
-
 def transport(h, s, atoms, bias, temperature, points):
     """Current, T(E_F) and lead diagnostics of one device with periodic-continuation leads."""
-    hh, ss, positions, atom_of = open_matrices(h, s, atoms)
     electrodes = periodic_electrodes(h, s, atoms, 0, A_TIN)
-    device = Device.from_matrices(hh, ss, positions, 0, orbital_atoms=atom_of, electrodes=electrodes)
+    device = Device.from_atoms(h.to_sparse(axis=0), s.to_sparse(axis=0), atoms, h.basis, 0, electrodes=electrodes)
     n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(electrodes[0].orbital_atoms)])
     fermi = electrodes[0].fermi_level(n_electrons, temperature)
     options = SweepOptions(lead_method="sancho-rubio", eta=ETA)

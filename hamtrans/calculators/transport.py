@@ -128,7 +128,8 @@ class TransportCalculator(Calculator):
         if periodic and self.electrode_atoms != "periodic":
             raise HamtransError(f"electrode={self.electrode_atoms!r}: give 'periodic', an electrode structure or None")
         if periodic and self.lead_cell is None:
-            raise HamtransError("electrode='periodic' needs lead_cell= (the electrode's lattice period along the axis, Å)")
+            raise HamtransError("electrode='periodic' needs lead_cell= (the electrode's lattice period along "
+                                "the axis, Å)")
         if self.electrode_atoms is not None and not periodic and self.electrode is None:
             self._build_electrode()
         h, s = self.hamiltonian.open_matrices(self.atoms, self.axis)
@@ -138,9 +139,8 @@ class TransportCalculator(Calculator):
             if self.fermi is None:
                 self.electrode_fermi_level = self._band_fermi_level(electrodes[0], self.atoms)
         self.fermi_level  # raises before any NEGF work when there is none
-        counts = self.hamiltonian.basis.orbital_counts(self.atoms.numbers)
-        atom_of = np.repeat(np.arange(len(self.atoms)), counts)
-        self.device = Device.from_matrices(h, s, self.atoms.positions[atom_of], self.axis, lead_cell=self.lead_cell,
+        positions, atom_of = self._orbital_sites(self.atoms)
+        self.device = Device.from_matrices(h, s, positions, self.axis, lead_cell=self.lead_cell,
                                            orbital_atoms=atom_of, lead_tolerance=self.lead_tolerance,
                                            electrodes=electrodes, electrode_tolerance=self.electrode_tolerance,
                                            align_electrodes=self.align_electrodes and not periodic)
@@ -153,12 +153,16 @@ class TransportCalculator(Calculator):
         if not atoms.pbc[self.axis]:
             raise HamtransError("the electrode structure must be periodic along the transport axis")
         h, s = self.hamiltonian.open_matrices(atoms, self.axis)
-        counts = self.hamiltonian.basis.orbital_counts(atoms.numbers)
-        atom_of = np.repeat(np.arange(len(atoms)), counts)
-        self.electrode = Electrode.from_matrices(h, s, atoms.positions[atom_of], self.axis, orbital_atoms=atom_of,
+        positions, atom_of = self._orbital_sites(atoms)
+        self.electrode = Electrode.from_matrices(h, s, positions, self.axis, orbital_atoms=atom_of,
                                                  lead_tolerance=self.lead_tolerance)
         if self.fermi is None:
             self.electrode_fermi_level = self._band_fermi_level(self.electrode, atoms)
+
+    def _orbital_sites(self, atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Position (Å) and atom index of every orbital of ``atoms`` in the Hamiltonian's basis."""
+        atom_of = np.repeat(np.arange(len(atoms)), self.hamiltonian.basis.orbital_counts(atoms.numbers))
+        return atoms.positions[atom_of], atom_of
 
     def _band_fermi_level(self, electrode: Electrode, atoms) -> float:
         """Fermi level (eV) of a charge-neutral electrode principal layer from its bands."""

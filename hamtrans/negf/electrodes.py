@@ -101,6 +101,8 @@ class Electrode:
         """
         from ase.units import kB
 
+        from hamtrans.data.electrons import fermi_level
+
         phases = np.linspace(0.0, np.pi, k_points)
         weights = np.full(k_points, 2.0)
         weights[[0, -1]] = 1.0
@@ -112,7 +114,7 @@ class Electrode:
             s = lead.s00 + lead.s01 * np.exp(1j * phase) + lead.s01.conj().T * np.exp(-1j * phase)
             bands.append(scipy.linalg.eigh(h, s, eigvals_only=True) + lead.shift)
         energies = np.concatenate(bands)
-        return _weighted_fermi_level(energies, np.repeat(weights, self.n_orbitals), n_electrons, temperature * kB)
+        return fermi_level(energies, n_electrons, temperature * kB, np.repeat(weights, self.n_orbitals))
 
 
 @dataclass(frozen=True)
@@ -262,14 +264,3 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int, lead_cell: float
                            block(s0, first_in_last_order, first_in_last_order), h01, s01),
                       positions[first_in_last_order], atom_of[first_in_last_order], thickness, axis)
     return left, right
-
-
-def _weighted_fermi_level(energies, weights, n_electrons, kt) -> float:
-    """μ with ``Σ_i w_i 2 f(ε_i − μ) = n_electrons`` (bisection; ``kt`` in eV)."""
-    lo, hi = energies.min() - 1.0, energies.max() + 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        x = np.clip((energies - mid) / max(kt, 1e-12), -200, 200)
-        count = float((weights * 2.0 / (1.0 + np.exp(x))).sum())
-        lo, hi = (mid, hi) if count < n_electrons else (lo, mid)
-    return 0.5 * (lo + hi)

@@ -21,6 +21,7 @@ from ase.units import Bohr, Hartree, kB
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockSparseMatrix
+from hamtrans.data.electrons import fermi_level
 from hamtrans.data.graphs import Cutoff, build_graph, check_structure, cutoff_to_json
 from hamtrans.data.orbital_order import convert_matrix
 from hamtrans.data.reference._blas import bind_fast_blas
@@ -65,37 +66,6 @@ class ReferenceResult:
     stress: np.ndarray | None
     fermi_level: float
     source: str
-
-
-def fermi_level(energies: np.ndarray, occupations: np.ndarray, kt: float) -> float:
-    """Chemical potential reproducing the total occupation with Fermi–Dirac smearing.
-
-    Parameters
-    ----------
-    energies
-        Orbital energies, shape ``(n,)``.
-    occupations
-        Occupations (0..2, spin-summed). Only their sum, the electron count, is used, so they
-        may belong to another spectrum (e.g. the whole basis when ``energies`` are a sub-basis').
-    kt
-        Smearing ``k_B T`` in the unit of ``energies``; for ``kt -> 0`` the gap midpoint.
-    """
-    n_electrons = float(occupations.sum())
-    order = np.sort(energies)
-    homo = order[max(int(round(n_electrons / 2)) - 1, 0)]
-    lumo = order[min(int(round(n_electrons / 2)), len(order) - 1)]
-    lo, hi = order[0] - 1.0, order[-1] + 1.0
-
-    def count(mu: float) -> float:
-        x = np.clip((energies - mu) / max(kt, 1e-12), -200, 200)
-        return float((2.0 / (1.0 + np.exp(x))).sum())
-
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if count(mid) < n_electrons else (lo, mid)
-    mu = 0.5 * (lo + hi)
-    # in a gap the count is flat: report the midpoint of the gap
-    return float(0.5 * (homo + lumo)) if homo < mu < lumo and lumo - homo > 20 * kt else float(mu)
 
 
 class TBLiteReference:
@@ -243,7 +213,7 @@ class TBLiteReference:
             stress = (np.asarray(res.get("virial")) * Hartree / atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]]
         eps = np.asarray(res.get("orbital-energies"))
         occ = np.asarray(res.get("orbital-occupations"))
-        mu = fermi_level(eps, occ, self.electronic_temperature * kB / Hartree) * Hartree
+        mu = fermi_level(eps, float(occ.sum()), self.electronic_temperature * kB / Hartree) * Hartree
         hamiltonian = overlap = None
         if blocks:
             s_mat = np.asarray(res.get("overlap-matrix"))
@@ -259,7 +229,7 @@ class TBLiteReference:
                 hamiltonian, overlap = hamiltonian.restricted(self.basis), overlap.restricted(self.basis)
                 keep = self._kept_orbitals(atoms.numbers)
                 levels = scipy.linalg.eigh(f_int[np.ix_(keep, keep)], s_int[np.ix_(keep, keep)], eigvals_only=True)
-                mu = fermi_level(levels, occ, self.electronic_temperature * kB)  # same electron count
+                mu = fermi_level(levels, float(occ.sum()), self.electronic_temperature * kB)  # same electrons
         import tblite
 
         return ReferenceResult(
