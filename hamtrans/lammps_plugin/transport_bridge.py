@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
-from hamtrans.negf import SweepOptions
+from hamtrans.negf import SweepOptions, cupy_available
 
 HEADER = ("# hamtrans/transport: Landauer current and transmission summary\n"
           "# axis {axis}  bias {bias} V  temperature {temperature} K  Fermi level {fermi}  model {model}\n"
@@ -89,7 +89,8 @@ class TransportBridge:
             temperature=temperature, fermi_level=fermi_level, energies=grid, tolerance=tolerance,
             points=options.get("points") or None, electrode="periodic" if periodic else None,
             lead_cell=options.get("lead_cell") if periodic else None,
-            sweep=SweepOptions(eta=eta, lead_method=options.get("lead_method", "eigenmode")))
+            sweep=SweepOptions(eta=eta, lead_method=options.get("lead_method", "eigenmode"),
+                               backend="cupy" if cupy_available() else "numpy"))  # the GPU when there is one
         fermi = f"{fermi} eV" if fermi_level is not None else "from the leads' bands"
         self.file = None
         if path is not None:
