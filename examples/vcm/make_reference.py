@@ -39,18 +39,24 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     reference = TBLiteReference(cutoff=args.cutoff, image_range=IMAGE_RANGE)
     for name in args.devices:
-        path = out / f"{name}.h5"
-        if path.exists():
-            print(f"{name}: {path} exists, skipped")
-            continue
         vacancies, seed = DEVICES[name]
-        atoms = build_vcm_device(DeviceSpec(vacancies=vacancies, seed=seed, vacuum=args.vacuum, **COMMON))
-        start = time.perf_counter()
-        result = reference.compute(atoms)
-        with DatasetWriter(path, reference.basis, reference.describe()) as writer:
-            writer.append(Record.from_reference(result, name=name))
-        print(f"{name}: {len(atoms)} atoms, {result.hamiltonian.n_orbitals} orbitals, "
-              f"{time.perf_counter() - start:.0f} s -> {path}", flush=True)
+        write_reference(reference, name, out / f"{name}.h5",
+                        lambda: build_vcm_device(DeviceSpec(vacancies=vacancies, seed=seed, vacuum=args.vacuum,
+                                                            **COMMON)))
+
+
+def write_reference(reference: TBLiteReference, name: str, path: Path, build) -> None:
+    """Compute ``build()``'s reference into a one-record dataset ``path``; an existing file is skipped."""
+    if path.exists():
+        print(f"{name}: {path} exists, skipped")
+        return
+    atoms = build()
+    start = time.perf_counter()
+    result = reference.compute(atoms)
+    with DatasetWriter(path, reference.basis, reference.describe()) as writer:
+        writer.append(Record.from_reference(result, name=name))
+    print(f"{name}: {len(atoms)} atoms, {result.hamiltonian.n_orbitals} orbitals, "
+          f"{time.perf_counter() - start:.0f} s -> {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_transport_reference.py
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-from make_reference import COMMON, DEVICES, IMAGE_RANGE
+from make_reference import COMMON, DEVICES, IMAGE_RANGE, write_reference
 
-from hamtrans.data.formats import DatasetWriter, Record
 from hamtrans.data.reference import TBLiteReference
 from hamtrans.data.structures import DeviceSpec, build_vcm_device
 
@@ -45,16 +43,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     reference = TBLiteReference(cutoff=8.0, image_range=IMAGE_RANGE, electronic_temperature=300.0)
     for name, atoms in structures(args.vacuum).items():
-        path = out / f"{name}.h5"
-        if path.exists():
-            print(f"{name}: {path} exists, skipped")
-            continue
-        start = time.perf_counter()
-        result = reference.compute(atoms)
-        with DatasetWriter(path, reference.basis, reference.describe()) as writer:
-            writer.append(Record.from_reference(result, name=name))
-        print(f"{name}: {len(atoms)} atoms, {result.hamiltonian.n_orbitals} orbitals, "
-              f"{time.perf_counter() - start:.0f} s -> {path}", flush=True)
+        write_reference(reference, name, out / f"{name}.h5", lambda atoms=atoms: atoms)
 
 
 if __name__ == "__main__":
