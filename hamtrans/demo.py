@@ -41,7 +41,6 @@ from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.structures import A_TIN, DeviceSpec, build_vcm_device
 from hamtrans.kmc.engine import KMCState
 from hamtrans.kmc.iv_config import DEFAULT_DEVICE, parse_iv_config
-from hamtrans.kmc.iv_report import plot_conductance, plot_iv, write_iv_table
 from hamtrans.kmc.lattice import OxideLattice
 from hamtrans.kmc.switching import SwitchingSweep
 from hamtrans.negf import SweepOptions
