@@ -10,6 +10,7 @@ from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.formats import DatasetWriter, Record
 from hamtrans.data.graphs import build_graph
 from hamtrans.data.structures import build_vcm_device
+from hamtrans.models.electrostatics import electron_potential, neutralized, potential_blocks
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
 from hamtrans.models.inputs import prepare_inputs
 
@@ -18,13 +19,18 @@ TEACHER = HamiltonianModelConfig(basis="gfn1-xtb", species=SPECIES, block_cutoff
                                  heads=2, dtype="float64")
 
 
-def write_teacher_dataset(path, seeds=(1,), cutoff: float = 4.5) -> None:
+def write_teacher_dataset(path, seeds=(1,), cutoff: float = 4.5, electrostatics: bool = False) -> None:
+    """Teacher-labelled devices; with ``electrostatics`` H includes the long-range term ``½(VS + SV)``
+    of the teacher's (random, neutralised) latent charges."""
     torch.manual_seed(7)
-    teacher, overlap = HamiltonianModel(TEACHER), OverlapModel(TEACHER)
+    config = TEACHER.__class__(**{**TEACHER.to_dict(), "electrostatics": electrostatics})
+    teacher, overlap = HamiltonianModel(config), OverlapModel(config)
     basis = OrbitalBasis.named("gfn1-xtb")
     with torch.no_grad():
         for a in range(len(SPECIES)):  # unit onsite overlap: S stays positive definite
             getattr(overlap, f"onsite_{a}").copy_(getattr(overlap, f"invariant_{a}") * 1.0)
+        if electrostatics:
+            teacher.charge_head.weight.normal_(0.0, 0.5)
     with DatasetWriter(path, basis, {"source": "teacher"}) as writer:
         for seed in seeds:
             atoms = build_vcm_device(cross_section=(8.48, 8.48), electrode_length=4.24, oxide_length=5.0,
@@ -32,7 +38,11 @@ def write_teacher_dataset(path, seeds=(1,), cutoff: float = 4.5) -> None:
             graph = build_graph(atoms, cutoff)
             inputs = prepare_inputs(atoms, graph, basis, list(SPECIES), TEACHER.mp_cutoff, torch.float64)
             with torch.no_grad():
-                (h_on, h_ed), (s_on, s_ed) = teacher(inputs), overlap(inputs)
+                (h_on, h_ed, charges), (s_on, s_ed) = teacher.forward_with_charges(inputs), overlap(inputs)
             h = BlockSparseMatrix(basis, atoms.numbers, graph, h_on.numpy(), h_ed.numpy())
             s = BlockSparseMatrix(basis, atoms.numbers, graph, s_on.numpy(), 0.1 * s_ed.numpy())
+            if electrostatics:
+                charges = neutralized(charges.numpy())
+                term = potential_blocks(s, electron_potential(atoms, charges, config.charge_width))
+                h = h.copy_with(h.onsite + term.onsite, h.edges + term.edges)
             writer.append(Record(atoms, h, s, fermi_level=float(np.median(h_on.numpy())), name=f"device-{seed}"))

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.calculators.calculator import PropertyNotImplementedError
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.reference import TBLiteReference
@@ -21,27 +22,29 @@ def predictor() -> HamiltonianPredictor:
 def test_model_calculator_matches_the_predictor_and_caches(predictor):
     atoms = bulk_tin((2, 1, 1))
     calls = []
-    original = predictor.predict
+    original = predictor.predict_all
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
     calc = HamiltonianCalculator(model=predictor)
-    predictor.predict = counting
+    predictor.predict_all = counting
     try:
         atoms.calc = calc
         h = calc.get_property("hamiltonian", atoms)
         s = calc.get_property("overlap", atoms)
         assert len(calls) == 1  # unchanged atoms: no second prediction
-        reference_h, reference_s = original(atoms)
+        reference_h = original(atoms).hamiltonian
         np.testing.assert_allclose(h.toarray(), reference_h.to_sparse().toarray(), atol=1e-12)
         np.testing.assert_allclose(s.toarray(), np.eye(s.shape[0]), atol=1e-12)
         atoms.positions[0, 0] += 0.1
         calc.get_property("hamiltonian", atoms)
         assert len(calls) == 2
+        with pytest.raises(PropertyNotImplementedError):  # a local model has no charges
+            calc.get_property("charges", atoms)
     finally:
-        predictor.predict = original
+        predictor.predict_all = original
     assert len(calc.orbital_slices()) == len(atoms) and calc.orbital_slices()[-1].stop == h.shape[0]
 
 
@@ -52,6 +55,7 @@ def test_reference_calculator_is_interchangeable():
     direct = TBLiteReference(cutoff=5.0).compute(cluster)
     np.testing.assert_allclose(h.toarray(), direct.hamiltonian.to_sparse().toarray(), atol=1e-10)
     assert calc.fermi_level == pytest.approx(direct.fermi_level)
+    np.testing.assert_allclose(calc.get_charges(cluster), direct.charges, atol=1e-10)
 
 
 def test_calculator_errors(predictor, tmp_path):

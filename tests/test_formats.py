@@ -88,7 +88,7 @@ def small_record():
     h = BlockSparseMatrix(basis, atoms.numbers, graph, rng.normal(size=layout.onsite_ptr[-1]), rng.normal(size=layout.edge_ptr[-1])).symmetrized()
     s = h.copy_with(h.onsite * 0.1, h.edges * 0.01)
     return Record(atoms, h, s, energy=-12.5, forces=rng.normal(size=(3, 3)), stress=rng.normal(size=6),
-                  fermi_level=-4.2, source="test", name="tiny")
+                  fermi_level=-4.2, source="test", name="tiny", charges=np.array([1.2, -0.6, -0.6]))
 
 
 def assert_records_equal(a: Record, b: Record):
@@ -98,6 +98,7 @@ def assert_records_equal(a: Record, b: Record):
     np.testing.assert_array_equal(a.hamiltonian.edges, b.hamiltonian.edges)
     np.testing.assert_array_equal(a.overlap.onsite, b.overlap.onsite)
     np.testing.assert_allclose(a.forces, b.forces)
+    np.testing.assert_array_equal(a.charges, b.charges)
     assert (a.energy, a.fermi_level, a.name) == (b.energy, b.fermi_level, b.name)
 
 

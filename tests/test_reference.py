@@ -117,6 +117,13 @@ def test_fermi_level_in_gap_of_insulator(reference):
     assert fermi_level(eps, 2.0, 1e-3, weights=np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(-0.5)
 
 
+def test_mulliken_charges_are_neutral_and_ionic(reference):
+    result = reference.compute(bulk_hfo2(), blocks=False)
+    numbers = result.atoms.numbers
+    assert abs(result.charges.sum()) < 1e-8
+    assert result.charges[numbers == 72].min() > 0.5 and result.charges[numbers == 8].max() < -0.2
+
+
 def test_small_periodic_cell_refused(reference):
     atoms = bulk_hfo2()
     with pytest.raises(AmbiguousImageError, match=r"cell too small.*at least cutoff \+ image_range = 18\.0 Å"):

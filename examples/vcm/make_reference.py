@@ -24,7 +24,8 @@ from hamtrans.data.structures import DeviceSpec, build_vcm_device
 COMMON = dict(cross_section=(8.48, 8.48), electrode_length=8.48, oxide_length=10.0, ti_length=0.0,
               filament_radius=2.6)
 DEVICES = {"random_1": ("random", 1), "random_2": ("random", 2), "formed_1": ("filament", 3),
-           "formed_2": ("filament", 4), "broken_1": ("broken", 5), "broken_2": ("broken", 6)}
+           "formed_2": ("filament", 4), "broken_1": ("broken", 5), "broken_2": ("broken", 6),
+           **{f"random_{k}": ("random", k + 4) for k in range(3, 9)}}
 IMAGE_RANGE = 12.0
 
 

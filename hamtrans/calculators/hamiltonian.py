@@ -7,6 +7,9 @@ Results (ASE ``results``): ``hamiltonian`` and ``overlap`` as scipy sparse CSR
 matrices (eV; S dimensionless) in the internal orbital order, Γ-folded over periodic
 images. The block-sparse matrices (for open/transport matrices along an axis) are
 :attr:`blocks`; :attr:`basis` and :meth:`orbital_slices` describe the layout.
+``charges`` (e, per atom): the reference's Mulliken charges, or a model's latent
+charges when it has electrostatics (they define its long-range potential and are
+not Mulliken charges); a local model has none.
 Atoms unchanged since the last call are not recomputed (ASE ``check_state``).
 """
 
@@ -41,7 +44,7 @@ class HamiltonianCalculator(Calculator):
         then also recomputes its Fermi level for the sub-basis).
     """
 
-    implemented_properties = ["hamiltonian", "overlap"]
+    implemented_properties = ["hamiltonian", "overlap", "charges"]
 
     def __init__(self, model=None, reference: str | None = None, device: str = "cpu",
                  reference_options: dict | None = None, basis: str | None = None, **kwargs) -> None:
@@ -75,15 +78,18 @@ class HamiltonianCalculator(Calculator):
     def calculate(self, atoms=None, properties=("hamiltonian",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         if self.predictor is not None:
-            h, s = self.predictor.predict(self.atoms, device=self.device)
+            prediction = self.predictor.predict_all(self.atoms, device=self.device)
+            h, s, charges = prediction.hamiltonian, prediction.overlap, prediction.charges
             if s is None:
                 raise HamtransError("this model has no overlap head; it cannot give S")
             h, s = h.restricted(self.basis), s.restricted(self.basis)
             self.fermi_level = None
         else:
             result = self.generator.compute(self.atoms)
-            h, s = result.hamiltonian, result.overlap
+            h, s, charges = result.hamiltonian, result.overlap, result.charges
             self.fermi_level = result.fermi_level
+        if charges is not None:
+            self.results["charges"] = charges
         self.blocks = (h, s)
         self.results["hamiltonian"] = h.to_sparse()
         self.results["overlap"] = s.to_sparse()

@@ -14,6 +14,11 @@ Architecture (one message-passing layer by default, as in arXiv 2602.02125):
    shell pair and the orthogonal slot → block map (:mod:`.block_head`);
 6. hermiticity by construction: ``H_ij(S) ← ½(B_ij(S) + B_ji(−S)ᵀ)``.
 
+With ``electrostatics`` on, a charge head reads latent atomic charges from the
+node features; the long-range term ``½(VS + SV)`` of their potential is added to
+the local blocks by the trainer and the predictor (:mod:`.electrostatics`), so the
+blocks this module returns stay strictly local.
+
 The overlap S is two-centre: :class:`OverlapModel` predicts each block from the
 element pair and the bond vector only (radial MLP × spherical harmonics, the
 Gaunt-allowed slots), onsite S blocks are per-element constants.
@@ -76,6 +81,12 @@ class HamiltonianModelConfig(ModelConfigMixin):
         ``"float32"`` (default) or ``"float64"``; the model is built in this precision
         (e3nn's Clebsch–Gordan tables too: a float32 model cast to float64 is only
         equivariant to ~1e-8).
+    electrostatics
+        Also predict latent atomic charges (e) and add the long-range term
+        ``½(VS + SV)`` of their potential (:mod:`hamtrans.models.electrostatics`)
+        to H; the charges are learned end to end from H.
+    charge_width
+        Å; Gaussian width σ of the charges in that potential.
     """
 
     basis: str
@@ -91,6 +102,8 @@ class HamiltonianModelConfig(ModelConfigMixin):
     radial_hidden: int = 32
     edge_chunk: int = 20000
     dtype: str = "float32"
+    electrostatics: bool = False
+    charge_width: float = 2.0
 
     @property
     def receptive_field(self) -> float:
@@ -212,6 +225,10 @@ class HamiltonianModel(nn.Module):
         self.layers = nn.ModuleList(layers)
         needed = {(ir.l, ir.p) for _, ir in self.coupling.all_irreps()}
         self.irreps_edge = o3.Irreps([(config.channels, lp) for lp in sorted(needed)])
+        if config.electrostatics:
+            self.charge_head = o3.Linear(irreps, o3.Irreps("1x0e"))
+            with torch.no_grad():  # no charges at the start: a local model plus a channel it can open
+                self.charge_head.weight.zero_()
         self.edge_source = o3.Linear(irreps, irreps)
         self.edge_target = o3.Linear(irreps, irreps)
         self.edge_tp, irreps_edge_mid = channelwise_tensor_product(irreps, self.irreps_sh, needed)
@@ -278,8 +295,25 @@ class HamiltonianModel(nn.Module):
 
     # -- forward --------------------------------------------------------------------------
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Flat onsite ``(Σ n_i²,)`` and edge ``(Σ n_i n_j,)`` blocks of H in eV (hermitian)."""
+        """Flat onsite ``(Σ n_i²,)`` and edge ``(Σ n_i n_j,)`` blocks of the local H in eV (hermitian)."""
+        return self._blocks(inputs, self.node_features(inputs))
+
+    def charges(self, inputs: ModelInputs) -> torch.Tensor:
+        """Latent atomic charges ``(N,)`` in e, not neutralised (needs ``electrostatics``)."""
+        return self._charges(self.node_features(inputs))
+
+    def forward_with_charges(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Local blocks as :meth:`forward` plus :meth:`charges` (``None`` without electrostatics)."""
         h = self.node_features(inputs)
+        onsite, offsite = self._blocks(inputs, h)
+        return onsite, offsite, self._charges(h) if self.config.electrostatics else None
+
+    def _charges(self, h: torch.Tensor) -> torch.Tensor:
+        if not self.config.electrostatics:
+            raise ValueError("this model has no charges: it was built with electrostatics off")
+        return self.charge_head(h)[:, 0]
+
+    def _blocks(self, inputs: ModelInputs, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         edges = self.edge_features(inputs, h)
         receivers = inputs.block_index[0]
         distance = (inputs.positions[inputs.block_index[1]] - inputs.positions[receivers]

@@ -5,7 +5,13 @@
   owned blocks only, so every block of a structure is counted once.
 * Validation split by structure or by slab; extra validation files.
 * Statistics: per-slot scales and onsite shifts of the H heads, onsite S constants,
-  fitted from the training records before the first step.
+  fitted from the training records before the first step (or taken, with all the
+  weights, from ``training.initial_model``).
+* ``model.electrostatics``: every sample also carries the inputs of its whole
+  structure (the latent charges of all atoms are needed for the potential at any
+  one) and the matrix ``G`` of :func:`~hamtrans.models.electrostatics.potential_matrix`
+  rows for its atoms; the prediction compared with the labels is
+  ``H_local + ½(VS + SV)`` with ``V = G (q − q̄)`` and the reference S.
 * Metrics: onsite ("node") MAE, edge MAE, total MAE (meV) and the S MAE.
 
 The optimisation loop itself is :class:`hamtrans.models.training.Trainer`.
@@ -20,11 +26,13 @@ import numpy as np
 import torch
 
 from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.blocks import BlockLayout
 from hamtrans.data.formats import Dataset
 from hamtrans.errors import TrainingError
+from hamtrans.models.electrostatics import potential_matrix
 from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
-from hamtrans.models.model_file import save_model
+from hamtrans.models.model_file import load_model, save_model
 from hamtrans.models.partitioning import slice_structure
 from hamtrans.models.train_config import TrainConfig
 from hamtrans.models.training import loss_terms
@@ -32,7 +40,12 @@ from hamtrans.models.training import loss_terms
 
 @dataclass
 class Sample:
-    """One slab or structure: model inputs and the owned targets (H in eV, S)."""
+    """One slab or structure: model inputs and the owned targets (H in eV, S).
+
+    With electrostatics: ``charge_inputs`` (the whole structure), ``green`` (``(n, N)``
+    eV/e: potential at the sample's atoms per unit charge on each structure atom) and
+    the sample atoms of every owned onsite entry ``(n_on,)`` and edge entry ``(2, n_ed)``.
+    """
 
     name: str
     inputs: ModelInputs
@@ -42,6 +55,10 @@ class Sample:
     h_edges: torch.Tensor
     s_onsite: torch.Tensor
     s_edges: torch.Tensor
+    charge_inputs: ModelInputs | None = None
+    green: torch.Tensor | None = None
+    onsite_atoms: torch.Tensor | None = None
+    edge_atoms: torch.Tensor | None = None
 
     @property
     def entries(self) -> int:
@@ -73,18 +90,32 @@ def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, 
     tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
     index = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
     h, s = record.hamiltonian, record.overlap
+    whole = prepare_inputs(record.atoms, record.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
+    green = potential_matrix(record.atoms, mc.charge_width) if mc.electrostatics else None
+
+    def electrostatics(atoms, numbers, graph, onsite, edges, source_atom) -> dict:
+        """Sample fields of the long-range term for owned flat entries ``onsite``/``edges``."""
+        if not mc.electrostatics:
+            return {}
+        layout = BlockLayout(model_basis, numbers, graph)
+        entry_atom = np.repeat(np.arange(len(numbers)), layout.counts**2)[onsite]
+        entry_edge = np.repeat(np.arange(graph.n_edges), np.diff(layout.edge_ptr))[edges]
+        return {"charge_inputs": whole, "green": tensor(green[source_atom]), "onsite_atoms": index(entry_atom),
+                "edge_atoms": index(graph.edge_index[:, entry_edge])}
+
     if dc.slab_width is None:
-        inputs = prepare_inputs(record.atoms, record.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
         on, ed = np.arange(h.onsite.size), np.arange(h.edges.size)
-        return [Sample(name, inputs, index(on), index(ed), tensor(h.onsite), tensor(h.edges), tensor(s.onsite),
-                       tensor(s.edges))]
+        extra = electrostatics(record.atoms, record.atoms.numbers, record.graph, on, ed, np.arange(len(record.atoms)))
+        return [Sample(name, whole, index(on), index(ed), tensor(h.onsite), tensor(h.edges), tensor(s.onsite),
+                       tensor(s.edges), **extra)]
     halo = mc.block_cutoff + mc.receptive_field
     out = []
     for k, slab in enumerate(slice_structure(record.atoms, record.graph, dc.slab_axis, dc.slab_width, halo)):
         inputs = prepare_inputs(slab.atoms, slab.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
         slab_on, full_on, slab_ed, full_ed = slab.label_indices(model_basis, record.atoms.numbers, record.graph)
+        extra = electrostatics(slab.atoms, slab.atoms.numbers, slab.graph, slab_on, slab_ed, slab.source_atom)
         out.append(Sample(f"{name}/slab{k}", inputs, index(slab_on), index(slab_ed), tensor(h.onsite[full_on]),
-                          tensor(h.edges[full_ed]), tensor(s.onsite[full_on]), tensor(s.edges[full_ed])))
+                          tensor(h.edges[full_ed]), tensor(s.onsite[full_on]), tensor(s.edges[full_ed]), **extra))
     return out
 
 
@@ -177,15 +208,29 @@ class _Pair(torch.nn.Module):
         self.hamiltonian = hamiltonian
         self.overlap = overlap
 
-    def forward(self, inputs: ModelInputs):
+    def forward(self, inputs: ModelInputs, charge_inputs: ModelInputs | None = None):
+        """``((H onsite, H edges), (S onsite, S edges) or None, charges of charge_inputs or None)``."""
         h = self.hamiltonian(inputs)
         s = self.overlap(inputs) if self.overlap is not None else None
-        return h, s
+        charges = None if charge_inputs is None else self.hamiltonian.charges(charge_inputs)
+        return h, s, charges
+
+
+def _predicted_h(pair_output, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+    """Owned onsite and edge entries of H: the local blocks plus, with charges, ``½(VS + SV)``."""
+    (h_on, h_ed), _, charges = pair_output
+    onsite, edges = h_on[sample.onsite_index], h_ed[sample.edge_index]
+    if charges is not None:
+        potential = sample.green @ (charges - charges.mean())   # neutral structure
+        onsite = onsite + potential[sample.onsite_atoms] * sample.s_onsite
+        edges = edges + 0.5 * (potential[sample.edge_atoms[0]] + potential[sample.edge_atoms[1]]) * sample.s_edges
+    return onsite, edges
 
 
 def _errors(pair_output, sample: Sample):
-    (h_on, h_ed), s_out = pair_output
-    h_err = torch.cat([h_on[sample.onsite_index] - sample.h_onsite, h_ed[sample.edge_index] - sample.h_edges])
+    onsite, edges = _predicted_h(pair_output, sample)
+    h_err = torch.cat([onsite - sample.h_onsite, edges - sample.h_edges])
+    s_out = pair_output[1]
     s_err = None
     if s_out is not None:
         s_on, s_ed = s_out
@@ -210,6 +255,26 @@ def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:
             getattr(overlap, f"onsite_{a}").copy_(torch.as_tensor(slots))
 
 
+def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel | None) -> None:
+    """Copy a trained model's weights and statistics; modules it lacks (a charge head) keep their start."""
+    start = load_model(path)
+    mine, theirs = hamiltonian.config.to_dict(), start.config.to_dict()
+    free = {"electrostatics", "charge_width", "edge_chunk", "basis"}
+    different = [k for k in mine if k not in free and mine[k] != theirs.get(k)]
+    if hamiltonian.config.orbital_basis() != start.config.orbital_basis():
+        different.append("basis")
+    if different:
+        raise TrainingError(f"training.initial_model {path} differs from the model section in "
+                            f"{', '.join(f'{k} ({theirs.get(k)!r} vs {mine[k]!r})' for k in different)}")
+    result = hamiltonian.load_state_dict(start.hamiltonian.state_dict(), strict=False)
+    unexpected = [k for k in result.unexpected_keys if "._compiled_main" not in k]
+    missing = [k for k in result.missing_keys if "._compiled_main" not in k and not k.startswith("charge_head.")]
+    if unexpected or missing:
+        raise TrainingError(f"training.initial_model {path}: weights do not fit ({', '.join((unexpected + missing)[:5])})")
+    if overlap is not None and start.overlap is not None:
+        overlap.load_state_dict(start.overlap.state_dict())
+
+
 class HamiltonianTask:
     """:class:`~hamtrans.models.training.TrainingTask` for the Hamiltonian (and overlap) model."""
 
@@ -220,6 +285,9 @@ class HamiltonianTask:
 
     def build(self) -> tuple[torch.nn.Module, list[Sample], list[Sample]]:
         config = self.config
+        if config.model.electrostatics and not config.training.train_overlap:
+            raise TrainingError("model.electrostatics needs the overlap model (training.train_overlap: true): "
+                                "the long-range term ½(VS + SV) is built from the predicted S")
         train, validation, records = load_samples(config, config.model.orbital_basis())
         torch.manual_seed(config.data.seed)
         hamiltonian = HamiltonianModel(config.model)
@@ -227,6 +295,8 @@ class HamiltonianTask:
         fit_statistics(hamiltonian, records)
         if overlap is not None:
             _fit_overlap_onsite(overlap, records)
+        if config.training.initial_model:
+            _start_from(config.training.initial_model, hamiltonian, overlap)
         return _Pair(hamiltonian, overlap), train, validation
 
     def entries(self, sample: Sample) -> int:
@@ -234,7 +304,7 @@ class HamiltonianTask:
 
     def loss(self, network: torch.nn.Module, sample: Sample) -> torch.Tensor:
         tc = self.config.training
-        h_err, s_err = _errors(network(sample.inputs), sample)
+        h_err, s_err = _errors(network(sample.inputs, sample.charge_inputs), sample)
         loss = loss_terms(h_err, tc.loss)
         if s_err is not None:
             loss = loss + tc.overlap_weight * loss_terms(s_err, tc.loss)
@@ -247,13 +317,13 @@ class HamiltonianTask:
         """``[Σ|node|, n_node, Σ|edge|, n_edge, loss, Σ|S|, n_S]`` of one sample."""
         tc = self.config.training
         with torch.no_grad():
-            (h_on, h_ed), s_out = model(sample.inputs)
-        node = h_on[sample.onsite_index] - sample.h_onsite
-        edge = h_ed[sample.edge_index] - sample.h_edges
+            output = model(sample.inputs, sample.charge_inputs)
+        onsite, edges = _predicted_h(output, sample)
+        node, edge = onsite - sample.h_onsite, edges - sample.h_edges
         loss = loss_terms(torch.cat([node, edge]), tc.loss).item()
         s_sum = s_count = 0.0
-        if s_out is not None:
-            _, s_err = _errors(((h_on, h_ed), s_out), sample)
+        _, s_err = _errors(output, sample)
+        if s_err is not None:
             s_sum, s_count = s_err.abs().sum().item(), s_err.numel()
             loss += tc.overlap_weight * loss_terms(s_err, tc.loss).item()
         return torch.tensor([node.abs().sum().item(), node.numel(), edge.abs().sum().item(), edge.numel(), loss,

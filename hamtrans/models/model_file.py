@@ -4,7 +4,8 @@ Both formats are a ``torch.save`` dictionary of plain types and tensors only, so
 they load with ``torch.load(weights_only=True)`` (no pickled code). Files of
 another major version are refused with a message naming both versions.
 
-Hamiltonian model, format ``hamtrans-hamiltonian-model`` version 1.x::
+Hamiltonian model, format ``hamtrans-hamiltonian-model`` version 1.x (1.1 added the
+optional ``electrostatics``/``charge_width`` config keys and the charge head's weights)::
 
     format        "hamtrans-hamiltonian-model"
     version       [major, minor]      files of another major version are refused
@@ -32,18 +33,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from ase import Atoms
 
 from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.graphs import AtomGraph, build_graph
 from hamtrans.errors import FileFormatError
+from hamtrans.models.electrostatics import electron_potential, neutralized, potential_blocks
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
 from hamtrans.models.inputs import prepare_inputs
 from hamtrans.models.potential import InteratomicPotential, PotentialConfig
 
 MODEL_FORMAT = "hamtrans-hamiltonian-model"
-MODEL_VERSION = (1, 0)
+MODEL_VERSION = (1, 1)
 POTENTIAL_FORMAT = "hamtrans-potential"
 POTENTIAL_VERSION = (1, 0)
 _KIND = {MODEL_FORMAT: "Hamiltonian model", POTENTIAL_FORMAT: "interatomic potential"}
@@ -127,6 +130,26 @@ def _read(path: str | os.PathLike, format_name: str, version: tuple[int, int], d
 
 
 @dataclass
+class Prediction:
+    """What a model predicts for one structure.
+
+    Attributes
+    ----------
+    hamiltonian
+        Block-sparse H, eV (with the long-range term when the model has electrostatics).
+    overlap
+        Block-sparse S, or ``None`` without an overlap model.
+    charges
+        ``(N,)`` atomic charges in e, neutralised to the requested total, or ``None``
+        without electrostatics.
+    """
+
+    hamiltonian: BlockSparseMatrix
+    overlap: BlockSparseMatrix | None
+    charges: np.ndarray | None = None
+
+
+@dataclass
 class HamiltonianPredictor:
     """A loaded model: predicts block-sparse H (eV) and S for any structure.
 
@@ -157,20 +180,31 @@ class HamiltonianPredictor:
     def predict(self, atoms: Atoms, graph: AtomGraph | None = None, device: str = "cpu"
                 ) -> tuple[BlockSparseMatrix, BlockSparseMatrix | None]:
         """``(H, S)`` of ``atoms`` as :class:`BlockSparseMatrix` (S is ``None`` without an overlap model)."""
+        prediction = self.predict_all(atoms, graph, device)
+        return prediction.hamiltonian, prediction.overlap
+
+    def predict_all(self, atoms: Atoms, graph: AtomGraph | None = None, device: str = "cpu",
+                    total_charge: float = 0.0) -> Prediction:
+        """H, S and (with electrostatics) the charges of a whole structure.
+
+        With electrostatics, the predicted charges are shifted uniformly to sum to
+        ``total_charge`` (e) and ``½(VS + SV)`` of their potential is added to the local H.
+        """
         graph = graph or self.graph(atoms)
         inputs = prepare_inputs(atoms, graph, self.basis, list(self.config.species), self.config.mp_cutoff,
                                 self.config.torch_dtype).to(device)
-        results = []
+        as_blocks = lambda onsite, edges: BlockSparseMatrix(
+            self.basis, atoms.numbers, graph, onsite.double().cpu().numpy(), edges.double().cpu().numpy())
         with torch.no_grad():
-            for model in (self.hamiltonian, self.overlap):
-                if model is None:
-                    results.append(None)
-                    continue
-                model.to(device).eval()
-                onsite, edges = model(inputs)
-                results.append(BlockSparseMatrix(self.basis, atoms.numbers, graph,
-                                                 onsite.double().cpu().numpy(), edges.double().cpu().numpy()))
-        return results[0], results[1]
+            onsite, edges, charges = self.hamiltonian.to(device).eval().forward_with_charges(inputs)
+            hamiltonian = as_blocks(onsite, edges)
+            overlap = None if self.overlap is None else as_blocks(*self.overlap.to(device).eval()(inputs))
+        if charges is None:
+            return Prediction(hamiltonian, overlap)
+        charges = neutralized(charges.double().cpu().numpy(), total_charge)
+        term = potential_blocks(overlap, electron_potential(atoms, charges, self.config.charge_width))
+        hamiltonian = hamiltonian.copy_with(hamiltonian.onsite + term.onsite, hamiltonian.edges + term.edges)
+        return Prediction(hamiltonian, overlap, charges)
 
     def timed_predict(self, atoms: Atoms, device: str = "cpu") -> tuple[BlockSparseMatrix, BlockSparseMatrix | None, dict]:
         """:meth:`predict` plus wall time (s) and peak resident memory (MiB) of this process."""
@@ -198,6 +232,8 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredi
     if payload["overlap"] is not None:
         overlap = OverlapModel(config)
         _load_state(overlap, payload["overlap"], path)
+    elif config.electrostatics:
+        raise FileFormatError(f"{path}: a model with electrostatics needs its overlap model, which the file lacks")
     return HamiltonianPredictor(hamiltonian.to(device).eval(), None if overlap is None else overlap.to(device).eval(),
                                 json.loads(payload["metadata"]))
 

@@ -13,6 +13,8 @@
       n_layers: 1
       heads: 4
       dtype: float32
+      electrostatics: false     # latent charges whose long-range potential adds ½(VS + SV) to H
+      charge_width: 2.0         # Å, Gaussian width of those charges
     data:
       train: [a.h5, b.h5]       # hamtrans HDF5 datasets
       validation: []            # extra files used only for validation
@@ -33,6 +35,8 @@
       loss: mse                 # 'mse' or 'mae' on H (and S) entries, eV
       train_overlap: true       # also fit the two-centre overlap model
       overlap_weight: 10.0
+      initial_model: null       # start from this trained model's weights (same hyper-parameters; a
+                                # charge head it lacks starts at zero charges)
       checkpoint_every: 50      # optimiser steps between checkpoints
       max_steps: null           # stop after this many steps in total
     output:
@@ -110,6 +114,7 @@ class TrainingSection:
     loss: str = "mse"
     train_overlap: bool = True
     overlap_weight: float = 10.0
+    initial_model: str | None = None
     checkpoint_every: int = 50
     max_steps: int | None = None
     energy_weight: float = 1.0
@@ -189,6 +194,8 @@ def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | No
     training = section(TrainingSection, raw.get("training"), "training")
     if training.loss not in ("mse", "mae"):
         raise ConfigError(f"training.loss must be 'mse' or 'mae', not '{training.loss}'")
+    if task != "hamiltonian" and training.initial_model:
+        raise ConfigError("training.initial_model is for task 'hamiltonian'; potentials use hamtrans finetune")
     output = section(OutputSection, raw.get("output"), "output")
     finetune = None if raw.get("finetune") is None else section(FinetuneSection, raw["finetune"], "finetune")
     return TrainConfig(model=model, data=data, training=training, output=output, task=task, finetune=finetune)

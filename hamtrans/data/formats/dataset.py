@@ -17,6 +17,7 @@ Layout (all lengths Å, energies eV, S dimensionless)::
         S/onsite, S/edges          same for the overlap
         forces      (N,3)  optional, eV/Å
         stress      (6,)   optional, Voigt xx yy zz yz xz xy, eV/Å³
+        charges     (N,)   optional, Mulliken partial charges, e
         attrs: energy (eV, optional), fermi_level (eV, optional), source, name
 
 Block shapes follow from ``numbers`` and the basis, so no offsets are stored.
@@ -57,6 +58,8 @@ class Record:
         Block-sparse H (eV) and S, or ``None`` if the dataset has none.
     energy, forces, stress, fermi_level
         Optional labels (eV, eV/Å, eV/Å³ Voigt, eV).
+    charges
+        Optional ``(N,)`` partial charges, e.
     source, name
         Provenance strings.
     """
@@ -72,6 +75,7 @@ class Record:
         fermi_level: float | None = None,
         source: str = "",
         name: str = "",
+        charges: np.ndarray | None = None,
     ) -> None:
         self.atoms = atoms
         self.hamiltonian = hamiltonian
@@ -82,6 +86,7 @@ class Record:
         self.fermi_level = fermi_level
         self.source = source
         self.name = name
+        self.charges = charges
 
     @property
     def graph(self) -> AtomGraph | None:
@@ -93,7 +98,7 @@ class Record:
         """Wrap a :class:`~hamtrans.data.reference.ReferenceResult`."""
         return cls(
             result.atoms, result.hamiltonian, result.overlap, result.energy, result.forces,
-            result.stress, result.fermi_level, result.source, name,
+            result.stress, result.fermi_level, result.source, name, result.charges,
         )
 
 
@@ -151,7 +156,7 @@ class DatasetWriter:
                     raise FileFormatError(f"record uses basis '{blocks.basis.name}', dataset uses '{self.basis.name}'")
                 group.create_dataset(f"{key}/onsite", data=blocks.onsite, compression="gzip", compression_opts=1)
                 group.create_dataset(f"{key}/edges", data=blocks.edges, compression="gzip", compression_opts=1)
-        for key in ("forces", "stress"):
+        for key in ("forces", "stress", "charges"):
             value = getattr(record, key)
             if value is not None:
                 group[key] = np.asarray(value, dtype=np.float64)
@@ -234,11 +239,11 @@ class Dataset:
                         matrices[key] = BlockSparseMatrix(
                             self.basis, atoms.numbers, graph, group[key]["onsite"][()], group[key]["edges"][()]
                         )
-            optional = {k: group[k][()] for k in ("forces", "stress") if k in group}
+            optional = {k: group[k][()] for k in ("forces", "stress", "charges") if k in group}
             return Record(
                 atoms, matrices.get("H"), matrices.get("S"), group.attrs.get("energy"),
                 optional.get("forces"), optional.get("stress"), group.attrs.get("fermi_level"),
-                str(group.attrs.get("source", "")), str(group.attrs.get("name", "")),
+                str(group.attrs.get("source", "")), str(group.attrs.get("name", "")), optional.get("charges"),
             )
         except (KeyError, OSError) as exc:
             raise FileFormatError(f"{self.path}: structure {index} is incomplete or corrupt ({exc})") from exc

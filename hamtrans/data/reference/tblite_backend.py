@@ -1,4 +1,4 @@
-"""GFN1-xTB reference data from tblite: H, S, energy, forces, stress.
+"""GFN1-xTB reference data from tblite: H, S, energy, forces, stress, Mulliken charges.
 
 tblite returns Γ-point matrices of the whole cell in Hartree (Bohr in). The
 self-consistent Kohn–Sham-like matrix is rebuilt as ``F = S C diag(ε) Cᵀ S``
@@ -54,6 +54,9 @@ class ReferenceResult:
         Voigt ``(xx, yy, zz, yz, xz, xy)``, eV/Å³ (ASE sign), ``None`` if not periodic.
     fermi_level
         Chemical potential of the occupations, eV.
+    charges
+        ``(n_atoms,)`` Mulliken partial charges of the self-consistent solution, e
+        (positive = fewer electrons than the neutral atom; whole GFN1 basis).
     source
         Code, version and method, e.g. ``'tblite 0.8.0 GFN1-xTB'``.
     """
@@ -65,6 +68,7 @@ class ReferenceResult:
     forces: np.ndarray
     stress: np.ndarray | None
     fermi_level: float
+    charges: np.ndarray
     source: str
 
 
@@ -240,6 +244,7 @@ class TBLiteReference:
             forces=forces,
             stress=stress,
             fermi_level=mu,
+            charges=np.asarray(res.get("charges"), dtype=np.float64),
             source=f"tblite {getattr(tblite, '__version__', '?')} {self.method}",
         )
 
