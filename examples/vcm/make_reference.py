@@ -1,14 +1,17 @@
 """GFN1-xTB reference data for the VCM Hamiltonian experiment (paper protocol at this machine's scale).
 
-Six TiN | HfO2 | TiN nanowire devices (8.48 Å TiN cross-section, 10 Å oxide): two with
-uniformly random vacancies (training/validation), two with a formed filament and two
-with a broken one (unseen test devices). Blocks are kept to ``--cutoff`` Å; the wire's
+TiN | HfO2 | TiN nanowire devices (8.48 Å TiN cross-section, 10 Å oxide): eight with
+uniformly random vacancies (training/validation: ``random_1``, ``random_2`` for
+``train8.yaml``/``train.yaml``, all eight for ``finetune8.yaml``), two with a formed
+filament and two with a broken one (unseen test devices). Blocks are kept to ``--cutoff`` Å; the wire's
 vacuum must make every periodic width exceed cutoff + 12 Å (the GFN1 image range).
 One HDF5 file per device in ``--out``; existing files are skipped, so an interrupted
 run continues where it stopped.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_reference.py            # 8 Å blocks, data8/, 17 min
-     ... make_reference.py --cutoff 4.5 --vacuum 9 --out examples/vcm/data        # the 4.5 Å set, 20 min
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_reference.py            # 8 Å blocks, data8/, ~40 min
+     ... make_reference.py --cutoff 4.5 --vacuum 9 --out examples/vcm/data \
+         --devices random_1 random_2 formed_1 formed_2 broken_1 broken_2            # the 4.5 Å set, 20 min
+Two processes with disjoint ``--devices`` lists use both cores (each device 2.5–5 min).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ device across its periodic cell boundary (:func:`hamtrans.negf.periodic_electrod
 the same for reference and model) and each Hamiltonian uses the Fermi level of its
 own lead bands (charge-neutral TiN principal layer, 64 k-points). Writes ``table.json`` and prints the table.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/validate_transport.py --model runs/vcm8/best.pt
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/validate_transport.py            # the shipped vcm-gfn1-8
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def transport(h, s, atoms, bias, temperature, points):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="runs/vcm8/best.pt")
+    parser.add_argument("--model", default="vcm-gfn1-8", help="model file or shipped name")
     parser.add_argument("--data", default=str(HERE / "data8_transport"))
     parser.add_argument("--bias", type=float, default=0.2, help="V")
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
