@@ -90,7 +90,9 @@ def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, 
     tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
     index = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
     h, s = record.hamiltonian, record.overlap
-    whole = prepare_inputs(record.atoms, record.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
+    whole = None
+    if dc.slab_width is None or mc.electrostatics:
+        whole = prepare_inputs(record.atoms, record.graph, model_basis, list(mc.species), mc.mp_cutoff, dtype)
     green = potential_matrix(record.atoms, mc.charge_width) if mc.electrostatics else None
 
     def electrostatics(atoms, numbers, graph, onsite, edges, source_atom) -> dict:
@@ -317,12 +319,10 @@ class HamiltonianTask:
         """``[Σ|node|, n_node, Σ|edge|, n_edge, loss, Σ|S|, n_S]`` of one sample."""
         tc = self.config.training
         with torch.no_grad():
-            output = model(sample.inputs, sample.charge_inputs)
-        onsite, edges = _predicted_h(output, sample)
-        node, edge = onsite - sample.h_onsite, edges - sample.h_edges
-        loss = loss_terms(torch.cat([node, edge]), tc.loss).item()
+            h_err, s_err = _errors(model(sample.inputs, sample.charge_inputs), sample)
+        node, edge = h_err[:sample.h_onsite.numel()], h_err[sample.h_onsite.numel():]
+        loss = loss_terms(h_err, tc.loss).item()
         s_sum = s_count = 0.0
-        _, s_err = _errors(output, sample)
         if s_err is not None:
             s_sum, s_count = s_err.abs().sum().item(), s_err.numel()
             loss += tc.overlap_weight * loss_terms(s_err, tc.loss).item()
