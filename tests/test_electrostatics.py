@@ -84,7 +84,7 @@ def test_bad_input_is_refused():
         electron_potential(wire, [1.0, -1.0, 0.0], 1.0)
 
 
-def _small_blocks():
+def _cluster_and_config():
     atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
     config = HamiltonianModelConfig(basis="gfn1-xtb", species=(1, 7, 8, 22, 72), block_cutoff=5.0, mp_cutoff=3.5,
                                     channels=8, heads=2, dtype="float64", electrostatics=True)
@@ -93,9 +93,9 @@ def _small_blocks():
 
 def test_a_uniform_potential_shifts_every_level_by_itself():
     """½(V₀S + SV₀) = V₀S: the generalised eigenvalues of H + V₀S are those of H plus V₀."""
-    atoms, config = _small_blocks()
+    atoms, config = _cluster_and_config()
     torch.manual_seed(0)
-    predictor = _electrostatic_predictor(config)
+    predictor = _random_predictor(config)
     h, s = predictor.predict(atoms)
     rows, cols = s.layout.onsite_indices()
     s = s.copy_with((rows == cols).astype(float), 0.02 * s.edges)  # a positive definite S
@@ -106,7 +106,7 @@ def test_a_uniform_potential_shifts_every_level_by_itself():
     np.testing.assert_allclose(moved - levels, 0.37, atol=1e-9)
 
 
-def _electrostatic_predictor(config, path=None):
+def _random_predictor(config, path=None):
     """A random model (charges varying by element if it has electrostatics), through a model file if ``path``."""
     hamiltonian, overlap = HamiltonianModel(config), OverlapModel(config)
     with torch.no_grad():
@@ -120,9 +120,9 @@ def _electrostatic_predictor(config, path=None):
 
 
 def test_prediction_adds_the_potential_of_neutral_charges_and_stays_equivariant(tmp_path, rotation):
-    atoms, config = _small_blocks()
+    atoms, config = _cluster_and_config()
     torch.manual_seed(3)
-    predictor = _electrostatic_predictor(config, tmp_path / "es.pt")
+    predictor = _random_predictor(config, tmp_path / "es.pt")
     assert predictor.config.electrostatics
     prediction = predictor.predict_all(atoms)
     assert abs(prediction.charges.sum()) < 1e-12 and np.ptp(prediction.charges) > 0.1
@@ -150,14 +150,14 @@ def test_prediction_adds_the_potential_of_neutral_charges_and_stays_equivariant(
 def test_a_distant_charge_reaches_the_blocks_only_through_electrostatics():
     """Moving an atom 25 → 30 Å away: the local model's blocks change by exactly 0, the electrostatic
     model's onsite energies by the change of its 1/r potential."""
-    atoms, config = _small_blocks()
+    atoms, config = _cluster_and_config()
     near = atoms + Atoms("O", positions=[[25.0, 0.0, 0.0]])
     away = atoms + Atoms("O", positions=[[30.0, 0.0, 0.0]])
     first_block = slice(0, int(OrbitalBasis.named("gfn1-xtb").orbital_counts(atoms.numbers[:1])[0]) ** 2)
     changes = {}
     for electrostatics in (False, True):
         torch.manual_seed(4)
-        predictor = _electrostatic_predictor(HamiltonianModelConfig(**{**config.to_dict(),
+        predictor = _random_predictor(HamiltonianModelConfig(**{**config.to_dict(),
                                                                        "electrostatics": electrostatics}))
         changes[electrostatics] = (predictor.predict(away)[0].onsite[first_block]
                                    - predictor.predict(near)[0].onsite[first_block])
@@ -189,7 +189,7 @@ def test_slab_training_predictions_equal_the_whole_structure_prediction(charged_
     config = type(config)(**{**config.__dict__, "model": HamiltonianModelConfig(
         **{**config.model.to_dict(), "dtype": "float64", "species": (7, 8, 22, 72)})})
     torch.manual_seed(5)
-    predictor = _electrostatic_predictor(config.model)
+    predictor = _random_predictor(config.model)
     with Dataset(charged_teacher) as data:
         record = data[0]
     prediction = predictor.predict_all(record.atoms, graph=record.graph)
