@@ -1,10 +1,10 @@
-"""The channel-wise tensor product and the block-wise linear equal e3nn's modules (values and gradients)."""
+"""The channel-wise tensor product and the fused product-then-linear equal e3nn's modules (values and gradients)."""
 
 import pytest
 import torch
 from e3nn import o3
 
-from hamtrans.models.equivariant import ChannelwiseTensorProduct, default_dtype, linear_on_blocks
+from hamtrans.models.equivariant import ChannelwiseTensorProduct, ProductThenLinear, default_dtype
 
 IRREPS = o3.Irreps("4x0e+3x1o+2x2e+2x1e+1x3o")
 SH = o3.Irreps.spherical_harmonics(3)
@@ -18,7 +18,8 @@ def modules():
         instructions = [(i1, i2, k, "uvu", True) for k, (i1, i2, *_) in enumerate(product.paths)]
         reference = o3.TensorProduct(IRREPS, SH, product.irreps_out, instructions, shared_weights=False,
                                      internal_weights=False)
-        linear = o3.Linear(product.irreps_out, o3.Irreps("5x0e+3x1o+2x2e+1x3o+2x1e"))
+        # 4e has no path from the product: the fused module must give it zeros like e3nn's linear
+        linear = o3.Linear(product.irreps_out, o3.Irreps("5x0e+3x1o+2x2e+1x3o+2x1e+2x4e"))
     return product, reference, linear
 
 
@@ -50,14 +51,30 @@ def test_tensor_product_is_equivariant(modules):
     torch.testing.assert_close(product(x @ d_in.T, y @ d_sh.T, w), product(x, y, w) @ d_out.T, rtol=1e-12, atol=1e-12)
 
 
-def test_linear_on_blocks_equals_the_linear_on_the_flat_product(modules):
+def test_product_then_linear_equals_the_linear_of_the_product(modules):
     product, _, linear = modules
+    with default_dtype(torch.float64):
+        fused = ProductThenLinear(product, linear)
     x, y, w = inputs(product, 30)
-    torch.testing.assert_close(linear_on_blocks(linear, product.path_blocks(x, y, w)), linear(product(x, y, w)),
-                               rtol=1e-12, atol=1e-12)
+    ours, theirs = fused(x, y, w, linear.weight), linear(product(x, y, w))
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    seed = torch.randn_like(ours)
+    for a, b in zip(torch.autograd.grad(ours, (x, y, w, linear.weight), seed),
+                    torch.autograd.grad(theirs, (x, y, w, linear.weight), seed)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     empty = inputs(product, 0)  # a rank without edges
     assert product(*empty).shape == (0, product.irreps_out.dim)
-    assert linear_on_blocks(linear, product.path_blocks(*empty)).shape == (0, linear.irreps_out.dim)
+    assert fused(*empty, linear.weight).shape == (0, linear.irreps_out.dim)
+    assert not fused.state_dict()  # constants only: model files hold the two modules' weights
+
+
+def test_product_then_linear_refuses_a_linear_it_cannot_fuse(modules):
+    product, _, _ = modules
+    with default_dtype(torch.float64):
+        with pytest.raises(ValueError, match="reads"):
+            ProductThenLinear(product, o3.Linear("3x0e", "3x0e"))
+        with pytest.raises(ValueError, match="biases"):
+            ProductThenLinear(product, o3.Linear(product.irreps_out, "2x0e", biases=True))
 
 
 def test_state_of_the_e3nn_module_is_accepted_and_dropped(modules):

@@ -74,6 +74,21 @@ def test_hermitian_by_construction_and_translation_invariant():
     np.testing.assert_allclose(predict(model, moved, 4.5).edges, h.edges, atol=1e-12)
 
 
+def test_edge_chunk_changes_speed_not_results():
+    torch.manual_seed(5)
+    model = HamiltonianModel(config(dtype="float64"))
+    randomise(model)
+    atoms = build_vcm_device(cross_section=(8.48, 8.48), electrode_length=4.24, oxide_length=5.0, ti_length=0.0,
+                             vacancies="random", seed=2)
+    whole = predict(model, atoms, 4.5)
+    assert whole.graph.n_edges > 1000
+    model.edge_chunk = 97  # many chunks, the last one partial
+    chunked = predict(model, atoms, 4.5)
+    np.testing.assert_allclose(chunked.edges, whole.edges, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chunked.onsite, whole.onsite, rtol=0, atol=1e-12)
+    assert "edge_chunk" not in model.config.to_dict()  # a machine setting, not stored in model files
+
+
 def test_strict_locality():
     torch.manual_seed(3)
     model = HamiltonianModel(config(dtype="float64", block_cutoff=4.0, mp_cutoff=3.0))

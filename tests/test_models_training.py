@@ -73,6 +73,24 @@ def test_resume_after_a_crash_continues_exactly(teacher_data, tmp_path):
     assert longer.epoch == 3 and longer.step > reference.step
 
 
+def test_best_model_is_chosen_by_the_configured_metric(teacher_data, tmp_path):
+    trainer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "m", epochs=3, best_metric="edge_mae_meV")))
+    real = trainer.validate
+    # the loss keeps falling while the edge error rises after the first epoch: the two choices differ
+    scripted = iter([(1.0, 5.0), (0.5, 6.0), (0.2, 7.0)])
+
+    def validate():
+        val_loss, edge = next(scripted)
+        return {**real(), "val_loss": val_loss, "edge_mae_meV": edge}
+
+    trainer.validate = validate
+    trainer.run()
+    saved = load_model(tmp_path / "m" / "best.pt").metadata
+    assert saved["epoch"] == 0 and saved["metrics"]["edge_mae_meV"] == 5.0
+    with pytest.raises(TrainingError, match="best_metric 'edge_mae'.*edge_mae_meV"):
+        Trainer(parse_config(raw_config(teacher_data, tmp_path / "x", best_metric="edge_mae")))
+
+
 def test_nan_loss_stops_with_the_last_good_checkpoint(teacher_data, tmp_path):
     trainer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "n")))
     trainer._train_step(trainer._batches(0)[0])

@@ -85,11 +85,6 @@ class ChannelwiseTensorProduct(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """``x (Z, irreps_in.dim)``, ``y (Z, irreps_sh.dim)``, ``weight (Z, weight_numel)`` → ``(Z, irreps_out.dim)``."""
-        blocks = self.path_blocks(x, y, weight)
-        return torch.cat([b.flatten(1) for b in blocks], dim=1) if blocks else x.new_zeros((len(x), 0))
-
-    def path_blocks(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> list[torch.Tensor]:
-        """The output of every path as ``(Z, mul, 2 l_out + 1)``, unflattened (see :func:`linear_on_blocks`)."""
         n = x.shape[0]
         xs = [part.reshape(n, mul, ir.dim)
               for part, (mul, ir) in zip(torch.split(x, [m.dim for m in self.irreps_in], dim=1), self.irreps_in)]
@@ -99,28 +94,84 @@ class ChannelwiseTensorProduct(torch.nn.Module):
         for (i1, i2, name, dim_out), w in zip(self.paths, ws):
             coupled = torch.einsum("zj,ijk->zik", ys[i2], getattr(self, name))
             blocks.append(torch.einsum("zui,zik->zuk", xs[i1], coupled) * (w * dim_out**0.5)[:, :, None])
-        return blocks
+        return torch.cat([b.flatten(1) for b in blocks], dim=1) if blocks else x.new_zeros((n, 0))
 
 
-def linear_on_blocks(linear: o3.Linear, blocks: list[torch.Tensor]) -> torch.Tensor:
-    """``linear(cat(blocks))`` without the flat input: one matrix product per path.
+class ProductThenLinear(torch.nn.Module):
+    """``linear(product(x, Y, w))`` without the product's output: one batched matrix product per output irrep.
 
-    ``blocks[i]`` is input irrep ``i`` of ``linear`` as ``(Z, mul, dim)`` (as from
-    :meth:`ChannelwiseTensorProduct.path_blocks`). The result equals e3nn's module on
-    the flattened input, with its weights, but never slices a wide ``(Z, D)`` tensor,
-    whose backward costs a full-size zero fill per input irrep.
+    A channel-wise product followed by an equivariant linear map is, per output irrep
+    ``o`` and sample ``z``::
+
+        out_o[z, v, k] = Σ_p Σ_i B_p[z, v, i] A_p[z, i, k]
+        B_p[z, v, i] = c_p Σ_u W_p[u, v] w_p[z, u] x_p[z, u, i]     (channels mixed first)
+        A_p[z, i, k] = Σ_j Y[z, j] C_p[i, j, k]                      (Y contracted with Clebsch–Gordan)
+
+    summed over the product paths ``p`` that the linear map sends to ``o``. All ``A_p``
+    of one output come from a single matrix product of ``Y`` with a stacked
+    Clebsch–Gordan matrix, and the sum over paths and their input components is one
+    ``bmm`` with inner size ``Σ_p (2 l_p + 1)``. The product's ``(Z, Σ_p mul·(2 l_out + 1))``
+    output — 5,136 numbers per edge for the VCM Hamiltonian model — is never formed
+    (it and its per-path linear maps took 75 % of the inference time). Holds only
+    constants (non-persistent buffers); the linear map's weights are passed in, so the
+    state of the model is that of its two modules.
+
+    Parameters
+    ----------
+    product
+        The :class:`ChannelwiseTensorProduct`.
+    linear
+        An ``o3.Linear`` without biases from ``product.irreps_out``.
     """
-    if any(ins.i_in == -1 for ins in linear.instructions):
-        raise ValueError("linear_on_blocks does not handle biases")
-    n = blocks[0].shape[0]
-    weights = torch.split(linear.weight, [math.prod(ins.path_shape) for ins in linear.instructions])
-    outputs: list[torch.Tensor | None] = [None] * len(linear.irreps_out)
-    for ins, w in zip(linear.instructions, weights):
-        term = ins.path_weight * torch.einsum("zuk,uv->zvk", blocks[ins.i_in], w.reshape(ins.path_shape))
-        outputs[ins.i_out] = term if outputs[ins.i_out] is None else outputs[ins.i_out] + term
-    flat = [blocks[0].new_zeros((n, m.dim)) if out is None else out.reshape(n, m.dim)
-            for out, m in zip(outputs, linear.irreps_out)]
-    return torch.cat(flat, dim=1)
+
+    def __init__(self, product: ChannelwiseTensorProduct, linear: o3.Linear) -> None:
+        super().__init__()
+        if any(ins.i_in == -1 for ins in linear.instructions):
+            raise ValueError("ProductThenLinear does not handle biases")
+        if linear.irreps_in != product.irreps_out:
+            raise ValueError(f"the linear map reads {linear.irreps_in}, the product gives {product.irreps_out}")
+        self.irreps_in, self.irreps_out = product.irreps_in, linear.irreps_out
+        self._input_dims = [m.dim for m in product.irreps_in]
+        self._weight_sizes = product._weight_sizes
+        sh_offsets = [0, *torch.tensor([m.dim for m in product.irreps_sh]).cumsum(0).tolist()]
+        linear_offsets = [0, *torch.tensor([math.prod(ins.path_shape) for ins in linear.instructions]).cumsum(0).tolist()]
+        self.outputs = []  # per output irrep: (mul, dim, [(path, input irrep, linear weight slice, factor)])
+        for o, (mul, ir) in enumerate(linear.irreps_out):
+            terms, stacked = [], []
+            for n, ins in enumerate(linear.instructions):
+                if ins.i_out != o:
+                    continue
+                i1, i2, name, dim_out = product.paths[ins.i_in]
+                cg = getattr(product, name)  # (d1, d2, d3)
+                block = cg.new_zeros((product.irreps_sh.dim, cg.shape[0], dim_out))
+                block[sh_offsets[i2]:sh_offsets[i2 + 1]] = cg.transpose(0, 1)
+                stacked.append(block)
+                terms.append((ins.i_in, i1, (linear_offsets[n], linear_offsets[n + 1]), ins.path_weight * dim_out**0.5))
+            if terms:  # (sh, Σ d1, d3) -> (sh, d3 · Σ d1), columns in the order (k, i) of A's transpose
+                matrix = torch.cat(stacked, dim=1).permute(0, 2, 1).reshape(product.irreps_sh.dim, -1)
+                self.register_buffer(f"coupling_{o}", matrix.contiguous(), persistent=False)
+            self.outputs.append((mul, ir.dim, terms))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, linear_weight: torch.Tensor
+                ) -> torch.Tensor:
+        """``x (Z, irreps_in.dim)``, ``y (Z, irreps_sh.dim)``, ``weight (Z, weight_numel)``, the linear map's
+        ``weight`` → ``(Z, irreps_out.dim)``."""
+        n = x.shape[0]
+        # inputs as (Z, 2l+1, mul): channels last, so mixing them is a plain matrix product
+        xs = [part.reshape(n, mul, ir.dim).transpose(1, 2).contiguous()
+              for part, (mul, ir) in zip(torch.split(x, self._input_dims, dim=1), self.irreps_in)]
+        ws = torch.split(weight, self._weight_sizes, dim=1)
+        flat = []
+        for o, (mul, dim, terms) in enumerate(self.outputs):
+            if not terms:
+                flat.append(x.new_zeros((n, mul * dim)))
+                continue
+            mixed = torch.cat([((xs[i1] * ws[path][:, None, :]).view(-1, ws[path].shape[1])
+                                @ (factor * linear_weight[a:b].view(-1, mul))).view(n, xs[i1].shape[1], mul)
+                               for path, i1, (a, b), factor in terms], dim=1)  # (Z, Σ d1, mul)
+            coupled = (y @ getattr(self, f"coupling_{o}")).view(n, dim, mixed.shape[1])  # (Z, d3, Σ d1)
+            flat.append(torch.bmm(coupled, mixed).transpose(1, 2).reshape(n, mul * dim))
+        return torch.cat(flat, dim=1)
 
 
 def _drop_e3nn_module_state(state_dict: dict, prefix: str, *args) -> None:

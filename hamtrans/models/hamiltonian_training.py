@@ -261,7 +261,7 @@ def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel 
     """Copy a trained model's weights and statistics; modules it lacks (a charge head) keep their start."""
     start = load_model(path)
     mine, theirs = hamiltonian.config.to_dict(), start.config.to_dict()
-    free = {"electrostatics", "charge_width", "edge_chunk", "basis"}
+    free = {"electrostatics", "charge_width", "basis"}
     different = [k for k in mine if k not in free and mine[k] != theirs.get(k)]
     if hamiltonian.config.orbital_basis() != start.config.orbital_basis():
         different.append("basis")

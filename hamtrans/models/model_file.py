@@ -224,6 +224,7 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredi
     """
     path, payload = _read(path, MODEL_FORMAT, MODEL_VERSION, device)
     config_dict = dict(payload["config"])
+    config_dict.pop("edge_chunk", None)  # older files stored this machine setting (now HamiltonianModel.edge_chunk)
     config_dict["species"] = tuple(config_dict["species"])
     config = HamiltonianModelConfig(**config_dict)
     hamiltonian = HamiltonianModel(config)

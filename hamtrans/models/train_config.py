@@ -27,7 +27,7 @@
       epochs: 100
       batch_size: 4             # slabs (or structures) per optimiser step
       learning_rate: 0.003
-      lr_factor: 0.5            # ReduceLROnPlateau on the validation loss
+      lr_factor: 0.5            # ReduceLROnPlateau on best_metric
       lr_patience: 10
       min_learning_rate: 1.0e-5
       ema_decay: 0.99           # exponential moving average of the weights (used to validate and save)
@@ -39,6 +39,9 @@
                                 # charge head it lacks starts at zero charges)
       checkpoint_every: 50      # optimiser steps between checkpoints
       max_steps: null           # stop after this many steps in total
+      best_metric: val_loss     # validation figure (lower is better) that picks best.pt and drives the
+                                # schedule: val_loss or a metrics.csv column (node_mae_meV, edge_mae_meV,
+                                # total_mae_meV, overlap_mae; for potentials energy_mae_meV_atom, ...)
     output:
       directory: runs/hamiltonian
 
@@ -117,6 +120,7 @@ class TrainingSection:
     initial_model: str | None = None
     checkpoint_every: int = 50
     max_steps: int | None = None
+    best_metric: str = "val_loss"
     energy_weight: float = 1.0
     force_weight: float = 1.0
     stress_weight: float = 10.0

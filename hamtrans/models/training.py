@@ -4,11 +4,12 @@ What is learned comes from a :class:`TrainingTask` (:mod:`.hamiltonian_training`
 for H/S blocks, :mod:`.potential_training` for energies/forces/stress,
 :mod:`.finetuning` for replay + EWC fine-tuning); this module owns the rest:
 
-* Adam, ReduceLROnPlateau on the validation loss, gradient clipping, an
+* Adam, ReduceLROnPlateau on ``training.best_metric`` (the validation loss by
+  default, or one of the task's MAE columns), gradient clipping, an
   exponential moving average (EMA) of the weights that is validated and saved.
 * Per-epoch metrics (the task's fields) to ``metrics.csv`` and a tqdm bar.
 * ``checkpoint.pt`` every ``checkpoint_every`` steps and at each epoch end,
-  ``best.pt`` (a model file) at the best validation loss; both written
+  ``best.pt`` (a model file) at the lowest ``best_metric``; both written
   atomically. ``--resume`` restores weights, EMA, optimiser, scheduler, epoch and
   the position inside the epoch (batch order is a function of seed and epoch), so
   a resumed run continues exactly.
@@ -113,6 +114,10 @@ class Trainer:
         self.task = task or make_task(config)
         self.metric_fields = ["epoch", "step", "learning_rate", "train_loss", "val_loss", *self.task.metric_fields,
                               "seconds"]
+        selectable = ["val_loss", *self.task.metric_fields]
+        if config.training.best_metric not in selectable:
+            raise TrainingError(f"training.best_metric {config.training.best_metric!r} is not a validation metric of "
+                                f"this task; choose one of {', '.join(selectable)}")
         self.model, self.train_samples, self.validation_samples = self.task.build()
         if not self.train_samples:
             raise TrainingError("no training samples left after the validation split")
@@ -282,13 +287,13 @@ class Trainer:
                     break
             bar.close()
             metrics = self.validate()
-            self.scheduler.step(metrics["val_loss"])
+            self.scheduler.step(metrics[tc.best_metric])
             finished_epoch = self.batch_in_epoch >= len(batches)
             row = {"epoch": self.epoch, "step": self.step, "learning_rate": self.optimizer.param_groups[0]["lr"],
                    "train_loss": float(np.mean(losses)) if losses else float("nan"),
                    "seconds": time.perf_counter() - start, **metrics}
-            if metrics["val_loss"] < self.best:
-                self.best = metrics["val_loss"]
+            if metrics[tc.best_metric] < self.best:
+                self.best = metrics[tc.best_metric]
                 self._save_best(metrics)
             if self.rank == 0:
                 with open(self.directory / "metrics.csv", "a", newline="") as handle:
