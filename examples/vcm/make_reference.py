@@ -3,12 +3,14 @@
 TiN | HfO2 | TiN nanowire devices (8.48 Å TiN cross-section, 10 Å oxide): eight with
 uniformly random vacancies (training/validation: ``random_1``, ``random_2`` for
 ``train8.yaml``/``train.yaml``, all eight for ``finetune8.yaml``), two with a formed
-filament and two with a broken one (unseen test devices). Blocks are kept to ``--cutoff`` Å; the wire's
+filament and two with a broken one (``formed_1/2``, ``broken_1/2``: the unseen test
+devices), and eight more filament devices with other seeds (``formed_3`` … ``formed_6``,
+``broken_3`` … ``broken_6``: training devices of ``finetune8_filaments.yaml``). Blocks are kept to ``--cutoff`` Å; the wire's
 vacuum must make every periodic width exceed cutoff + 12 Å (the GFN1 image range).
 One HDF5 file per device in ``--out``; existing files are skipped, so an interrupted
 run continues where it stopped.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_reference.py            # 8 Å blocks, data8/, ~40 min
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_reference.py            # 8 Å blocks, data8/, ~60 min
      ... make_reference.py --cutoff 4.5 --vacuum 9 --out examples/vcm/data \
          --devices random_1 random_2 formed_1 formed_2 broken_1 broken_2            # the 4.5 Å set, 20 min
 Two processes with disjoint ``--devices`` lists use both cores (each device 2.5–5 min).
@@ -28,7 +30,11 @@ COMMON = dict(cross_section=(8.48, 8.48), electrode_length=8.48, oxide_length=10
               filament_radius=2.6)
 DEVICES = {"random_1": ("random", 1), "random_2": ("random", 2), "formed_1": ("filament", 3),
            "formed_2": ("filament", 4), "broken_1": ("broken", 5), "broken_2": ("broken", 6),
-           **{f"random_{k}": ("random", k + 4) for k in range(3, 9)}}
+           **{f"random_{k}": ("random", k + 4) for k in range(3, 9)},
+           # filament training devices of finetune8_filaments.yaml (seeds other than the test devices')
+           "formed_3": ("filament", 13), "formed_4": ("filament", 14), "broken_3": ("broken", 15),
+           "broken_4": ("broken", 16), "formed_5": ("filament", 17), "formed_6": ("filament", 18),
+           "broken_5": ("broken", 19), "broken_6": ("broken", 20)}
 IMAGE_RANGE = 12.0
 
 
