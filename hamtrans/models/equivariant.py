@@ -79,8 +79,8 @@ class ChannelwiseTensorProduct(torch.nn.Module):
                         self.paths.append((i1, i2, name, ir_out.dim))
                         outputs.append((mul, ir_out))
         self.irreps_out = o3.Irreps(outputs)
-        self.weight_numel = sum(self.irreps_in[i1].mul for i1, *_ in self.paths)
-        self._weight_sizes = [self.irreps_in[i1].mul for i1, *_ in self.paths]
+        self.weight_sizes = [self.irreps_in[i1].mul for i1, *_ in self.paths]  # per path, in weight order
+        self.weight_numel = sum(self.weight_sizes)
         self._register_load_state_dict_pre_hook(_drop_e3nn_module_state)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -89,7 +89,7 @@ class ChannelwiseTensorProduct(torch.nn.Module):
         xs = [part.reshape(n, mul, ir.dim)
               for part, (mul, ir) in zip(torch.split(x, [m.dim for m in self.irreps_in], dim=1), self.irreps_in)]
         ys = torch.split(y, [m.dim for m in self.irreps_sh], dim=1)
-        ws = torch.split(weight, self._weight_sizes, dim=1)
+        ws = torch.split(weight, self.weight_sizes, dim=1)
         blocks = []
         for (i1, i2, name, dim_out), w in zip(self.paths, ws):
             coupled = torch.einsum("zj,ijk->zik", ys[i2], getattr(self, name))
@@ -132,7 +132,7 @@ class ProductThenLinear(torch.nn.Module):
             raise ValueError(f"the linear map reads {linear.irreps_in}, the product gives {product.irreps_out}")
         self.irreps_in, self.irreps_out = product.irreps_in, linear.irreps_out
         self._input_dims = [m.dim for m in product.irreps_in]
-        self._weight_sizes = product._weight_sizes
+        self._weight_sizes = product.weight_sizes
         sh_offsets = [0, *torch.tensor([m.dim for m in product.irreps_sh]).cumsum(0).tolist()]
         linear_offsets = [0, *torch.tensor([math.prod(ins.path_shape) for ins in linear.instructions]).cumsum(0).tolist()]
         self.outputs = []  # per output irrep: (mul, dim, [(path, input irrep, linear weight slice, factor)])
