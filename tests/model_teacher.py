@@ -19,18 +19,25 @@ TEACHER = HamiltonianModelConfig(basis="gfn1-xtb", species=SPECIES, block_cutoff
                                  heads=2, dtype="float64")
 
 
-def write_teacher_dataset(path, seeds=(1,), cutoff: float = 4.5, electrostatics: bool = False) -> None:
-    """Teacher-labelled devices; with ``electrostatics`` H includes the long-range term ``½(VS + SV)``
-    of the teacher's (random, neutralised) latent charges."""
+def teacher_models(electrostatics: bool = False) -> tuple[HamiltonianModel, OverlapModel]:
+    """The fixed teacher H and S models (the S edges it labels are scaled by 0.1 on top)."""
     torch.manual_seed(7)
     config = TEACHER.__class__(**{**TEACHER.to_dict(), "electrostatics": electrostatics})
     teacher, overlap = HamiltonianModel(config), OverlapModel(config)
-    basis = OrbitalBasis.named("gfn1-xtb")
     with torch.no_grad():
         for a in range(len(SPECIES)):  # unit onsite overlap: S stays positive definite
             getattr(overlap, f"onsite_{a}").copy_(getattr(overlap, f"invariant_{a}") * 1.0)
         if electrostatics:
             teacher.charge_head.weight.normal_(0.0, 0.5)
+    return teacher, overlap
+
+
+def write_teacher_dataset(path, seeds=(1,), cutoff: float = 4.5, electrostatics: bool = False) -> None:
+    """Teacher-labelled devices; with ``electrostatics`` H includes the long-range term ``½(VS + SV)``
+    of the teacher's (random, neutralised) latent charges."""
+    teacher, overlap = teacher_models(electrostatics)
+    config = teacher.config
+    basis = OrbitalBasis.named("gfn1-xtb")
     with DatasetWriter(path, basis, {"source": "teacher"}) as writer:
         for seed in seeds:
             atoms = build_vcm_device(cross_section=(8.48, 8.48), electrode_length=4.24, oxide_length=5.0,

@@ -44,6 +44,8 @@ def test_shipped_model_accuracy_on_an_unseen_device(tmp_path):
     # regression guard: the shipped file must reproduce the figures quoted in the README
     assert summary["total"]["total_mae_meV"] == pytest.approx(recorded["total_mae_meV"], rel=1e-3)
     assert summary["total"]["node"]["mae_meV"] == pytest.approx(recorded["node_mae_meV"], rel=1e-3)
+    assert summary["structures"][0]["aligned_total_mae_meV"] == pytest.approx(recorded["aligned_total_mae_meV"],
+                                                                              rel=1e-3)
 
 
 POTENTIAL_FIXTURE = Path(__file__).parent / "fixtures" / "potential" / "gfn1_test.h5"  # held-out GFN1-xTB cells

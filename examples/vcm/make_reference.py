@@ -4,13 +4,14 @@ TiN | HfO2 | TiN nanowire devices (8.48 Å TiN cross-section, 10 Å oxide): eigh
 uniformly random vacancies (training/validation: ``random_1``, ``random_2`` for
 ``train8.yaml``/``train.yaml``, all eight for ``finetune8.yaml``), two with a formed
 filament and two with a broken one (``formed_1/2``, ``broken_1/2``: the unseen test
-devices), and eight more filament devices with other seeds (``formed_3`` … ``formed_6``,
-``broken_3`` … ``broken_6``: training devices of ``finetune8_filaments.yaml``). Blocks are kept to ``--cutoff`` Å; the wire's
+devices), and sixteen more filament devices with other seeds (``formed_3`` … ``formed_6``,
+``broken_3`` … ``broken_6``: training devices of ``finetune8_filaments.yaml``; ``formed_7`` …
+``formed_10``, ``broken_7`` … ``broken_10``: added in ``finetune8_filaments_mae.yaml``). Blocks are kept to ``--cutoff`` Å; the wire's
 vacuum must make every periodic width exceed cutoff + 12 Å (the GFN1 image range).
 One HDF5 file per device in ``--out``; existing files are skipped, so an interrupted
 run continues where it stopped.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_reference.py            # 8 Å blocks, data8/, ~60 min
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_reference.py            # 8 Å blocks, data8/, ~90 min
      ... make_reference.py --cutoff 4.5 --vacuum 9 --out examples/vcm/data \
          --devices random_1 random_2 formed_1 formed_2 broken_1 broken_2            # the 4.5 Å set, 20 min
 Two processes with disjoint ``--devices`` lists use both cores (each device 2.5–5 min).
@@ -34,7 +35,10 @@ DEVICES = {"random_1": ("random", 1), "random_2": ("random", 2), "formed_1": ("f
            # filament training devices of finetune8_filaments.yaml (seeds other than the test devices')
            "formed_3": ("filament", 13), "formed_4": ("filament", 14), "broken_3": ("broken", 15),
            "broken_4": ("broken", 16), "formed_5": ("filament", 17), "formed_6": ("filament", 18),
-           "broken_5": ("broken", 19), "broken_6": ("broken", 20)}
+           "broken_5": ("broken", 19), "broken_6": ("broken", 20),
+           # and of finetune8_filaments_mae.yaml
+           **{f"formed_{k}": ("filament", 14 + 2 * k) for k in range(7, 11)},
+           **{f"broken_{k}": ("broken", 15 + 2 * k) for k in range(7, 11)}}
 IMAGE_RANGE = 12.0
 
 

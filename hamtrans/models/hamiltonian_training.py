@@ -12,6 +12,14 @@
   one) and the matrix ``G`` of :func:`~hamtrans.models.electrostatics.potential_matrix`
   rows for its atoms; the prediction compared with the labels is
   ``H_local + ½(VS + SV)`` with ``V = G (q − q̄)`` and the reference S.
+* ``training.fit_energy_zero``: one learned constant ``c_k`` per training
+  structure, the labels compared with ``H + c_k S_ref``. The potential zero of a
+  reference calculation is a property of the whole cell (it moved by ±0.3 eV between
+  the VCM devices), so without it a local model fits noise it cannot explain.
+  With ``training.initial_model`` they start at the least-squares constants of that
+  model's predictions (else at 0). Samples of structures without a learned constant
+  (validation files, structures held out by ``split: structure``) are scored with
+  their least-squares constant.
 * Metrics: onsite ("node") MAE, edge MAE, total MAE (meV) and the S MAE.
 
 The optimisation loop itself is :class:`hamtrans.models.training.Trainer`.
@@ -30,6 +38,7 @@ from hamtrans.data.blocks import BlockLayout
 from hamtrans.data.formats import Dataset
 from hamtrans.errors import TrainingError
 from hamtrans.models.electrostatics import potential_matrix
+from hamtrans.models.evaluation import energy_zero_shift
 from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
 from hamtrans.models.model_file import load_model, save_model
@@ -45,6 +54,8 @@ class Sample:
     With electrostatics: ``charge_inputs`` (the whole structure), ``green`` (``(n, N)``
     eV/e: potential at the sample's atoms per unit charge on each structure atom) and
     the sample atoms of every owned onsite entry ``(n_on,)`` and edge entry ``(2, n_ed)``.
+    ``structure``: index of the training structure whose learned energy zero applies
+    (``training.fit_energy_zero``), −1 for none.
     """
 
     name: str
@@ -59,6 +70,7 @@ class Sample:
     green: torch.Tensor | None = None
     onsite_atoms: torch.Tensor | None = None
     edge_atoms: torch.Tensor | None = None
+    structure: int = -1
 
     @property
     def entries(self) -> int:
@@ -83,8 +95,9 @@ def _check_record(record, model_basis: OrbitalBasis, config, source: str) -> Non
                             f"{config.model.block_cutoff} Å; raise block_cutoff to at least the dataset cutoff")
 
 
-def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, name: str) -> list[Sample]:
-    """Slabs (or the whole structure) of one record as training samples."""
+def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, name: str,
+                        structure: int = -1) -> list[Sample]:
+    """Slabs (or the whole structure) of one record as training samples (of training structure ``structure``)."""
     mc, dc = config.model, config.data
     dtype = mc.torch_dtype
     tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=dtype)
@@ -109,7 +122,7 @@ def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, 
         on, ed = np.arange(h.onsite.size), np.arange(h.edges.size)
         extra = electrostatics(record.atoms, record.atoms.numbers, record.graph, on, ed, np.arange(len(record.atoms)))
         return [Sample(name, whole, index(on), index(ed), tensor(h.onsite), tensor(h.edges), tensor(s.onsite),
-                       tensor(s.edges), **extra)]
+                       tensor(s.edges), **extra, structure=structure)]
     halo = mc.block_cutoff + mc.receptive_field
     out = []
     for k, slab in enumerate(slice_structure(record.atoms, record.graph, dc.slab_axis, dc.slab_width, halo)):
@@ -117,12 +130,14 @@ def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, 
         slab_on, full_on, slab_ed, full_ed = slab.label_indices(model_basis, record.atoms.numbers, record.graph)
         extra = electrostatics(slab.atoms, slab.atoms.numbers, slab.graph, slab_on, slab_ed, slab.source_atom)
         out.append(Sample(f"{name}/slab{k}", inputs, index(slab_on), index(slab_ed), tensor(h.onsite[full_on]),
-                          tensor(h.edges[full_ed]), tensor(s.onsite[full_on]), tensor(s.edges[full_ed]), **extra))
+                          tensor(h.edges[full_ed]), tensor(s.onsite[full_on]), tensor(s.edges[full_ed]), **extra,
+                          structure=structure))
     return out
 
 
 def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
-    """``(train, validation, records)``: samples split as configured, and the training records (for statistics)."""
+    """``(train, validation, records, names)``: samples split as configured, the training records (for
+    statistics) and the names of the structures whose samples carry ``structure`` indices into them."""
     dc = config.data
     rng = np.random.default_rng(dc.seed)
     train_records, validation = [], []
@@ -142,10 +157,12 @@ def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
     if dc.split == "structure" and len(train_records) > 1 and dc.validation_fraction > 0:
         count = max(1, int(round(dc.validation_fraction * len(train_records))))
         held_out = set(rng.choice(len(train_records), count, replace=False).tolist())
-    train = []
+    train, kept = [], [k for k in range(len(train_records)) if k not in held_out]
     for k, (name, record) in enumerate(train_records):
-        samples = samples_from_record(record, config, model_basis, name)
-        (validation if k in held_out else train).extend(samples)
+        if k in held_out:
+            validation.extend(samples_from_record(record, config, model_basis, name))
+        else:
+            train.extend(samples_from_record(record, config, model_basis, name, structure=kept.index(k)))
     if dc.split == "slab" and dc.validation_fraction > 0 and len(train) > 1:
         count = max(1, int(round(dc.validation_fraction * len(train))))
         chosen = set(rng.choice(len(train), count, replace=False).tolist())
@@ -153,7 +170,7 @@ def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
         train = [sample for k, sample in enumerate(train) if k not in chosen]
     if not train:
         raise TrainingError("no training samples left after the validation split")
-    return train, validation, [record for k, (_, record) in enumerate(train_records) if k not in held_out]
+    return train, validation, [train_records[k][1] for k in kept], [train_records[k][0] for k in kept]
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -203,30 +220,44 @@ def fit_statistics(model: HamiltonianModel, records) -> None:
 
 
 class _Pair(torch.nn.Module):
-    """H and S models as one module (one DDP wrapper, one state dict)."""
+    """H and S models as one module (one DDP wrapper, one state dict), and the training structures'
+    learned energy zeros (eV, ``(n_structures,)``) when ``training.fit_energy_zero`` asks for them."""
 
-    def __init__(self, hamiltonian: HamiltonianModel, overlap: OverlapModel | None) -> None:
+    def __init__(self, hamiltonian: HamiltonianModel, overlap: OverlapModel | None, n_energy_zeros: int = 0) -> None:
         super().__init__()
         self.hamiltonian = hamiltonian
         self.overlap = overlap
+        self.energy_zero = torch.nn.Parameter(torch.zeros(n_energy_zeros, dtype=hamiltonian.config.torch_dtype)) \
+            if n_energy_zeros else None
 
-    def forward(self, inputs: ModelInputs, charge_inputs: ModelInputs | None = None):
-        """``((H onsite, H edges), (S onsite, S edges) or None, charges of charge_inputs or None)``."""
+    def forward(self, inputs: ModelInputs, charge_inputs: ModelInputs | None = None, structure: int = -1):
+        """``((H onsite, H edges), (S onsite, S edges) or None, charges of charge_inputs or None, energy zero
+        of training structure ``structure`` or None)`` (inside ``forward`` so that DDP sees the parameter)."""
         h = self.hamiltonian(inputs)
         s = self.overlap(inputs) if self.overlap is not None else None
         charges = None if charge_inputs is None else self.hamiltonian.charges(charge_inputs)
-        return h, s, charges
+        zero = self.energy_zero[structure] if self.energy_zero is not None and structure >= 0 else None
+        return h, s, charges, zero
 
 
 def _predicted_h(pair_output, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
-    """Owned onsite and edge entries of H: the local blocks plus, with charges, ``½(VS + SV)``."""
-    (h_on, h_ed), _, charges = pair_output
+    """Owned onsite and edge entries of H: the local blocks plus, with charges, ``½(VS + SV)``, plus the
+    structure's energy zero times the reference S."""
+    (h_on, h_ed), _, charges, zero = pair_output
     onsite, edges = h_on[sample.onsite_index], h_ed[sample.edge_index]
     if charges is not None:
         potential = sample.green @ (charges - charges.mean())   # neutral structure
         onsite = onsite + potential[sample.onsite_atoms] * sample.s_onsite
         edges = edges + 0.5 * (potential[sample.edge_atoms[0]] + potential[sample.edge_atoms[1]]) * sample.s_edges
+    if zero is not None:
+        onsite, edges = onsite + zero * sample.s_onsite, edges + zero * sample.s_edges
     return onsite, edges
+
+
+def _aligned(h_err: torch.Tensor, sample: Sample) -> torch.Tensor:
+    """``h_err`` after its least-squares energy zero: for samples without a learned one."""
+    overlap = torch.cat([sample.s_onsite, sample.s_edges])
+    return h_err - (h_err @ overlap) / (overlap @ overlap) * overlap
 
 
 def _errors(pair_output, sample: Sample):
@@ -277,6 +308,16 @@ def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel 
         overlap.load_state_dict(start.overlap.state_dict())
 
 
+def _initial_energy_zeros(path: str, records) -> np.ndarray:
+    """Least-squares energy zero (eV) of every training record against the starting model's prediction."""
+    start = load_model(path)
+    zeros = []
+    for record in records:
+        h, _ = start.predict(record.atoms, graph=record.graph)
+        zeros.append(energy_zero_shift(h, record.hamiltonian, record.overlap))
+    return np.asarray(zeros)
+
+
 class HamiltonianTask:
     """:class:`~hamtrans.models.training.TrainingTask` for the Hamiltonian (and overlap) model."""
 
@@ -290,7 +331,7 @@ class HamiltonianTask:
         if config.model.electrostatics and not config.training.train_overlap:
             raise TrainingError("model.electrostatics needs the overlap model (training.train_overlap: true): "
                                 "the long-range term ½(VS + SV) is built from the predicted S")
-        train, validation, records = load_samples(config, config.model.orbital_basis())
+        train, validation, records, self.structure_names = load_samples(config, config.model.orbital_basis())
         torch.manual_seed(config.data.seed)
         hamiltonian = HamiltonianModel(config.model)
         overlap = OverlapModel(config.model) if config.training.train_overlap else None
@@ -299,14 +340,18 @@ class HamiltonianTask:
             _fit_overlap_onsite(overlap, records)
         if config.training.initial_model:
             _start_from(config.training.initial_model, hamiltonian, overlap)
-        return _Pair(hamiltonian, overlap), train, validation
+        pair = _Pair(hamiltonian, overlap, len(self.structure_names) if config.training.fit_energy_zero else 0)
+        if config.training.fit_energy_zero and config.training.initial_model:
+            with torch.no_grad():
+                pair.energy_zero.copy_(torch.as_tensor(_initial_energy_zeros(config.training.initial_model, records)))
+        return pair, train, validation
 
     def entries(self, sample: Sample) -> int:
         return sample.entries
 
     def loss(self, network: torch.nn.Module, sample: Sample) -> torch.Tensor:
         tc = self.config.training
-        h_err, s_err = _errors(network(sample.inputs, sample.charge_inputs), sample)
+        h_err, s_err = _errors(network(sample.inputs, sample.charge_inputs, sample.structure), sample)
         loss = loss_terms(h_err, tc.loss)
         if s_err is not None:
             loss = loss + tc.overlap_weight * loss_terms(s_err, tc.loss)
@@ -319,7 +364,9 @@ class HamiltonianTask:
         """``[Σ|node|, n_node, Σ|edge|, n_edge, loss, Σ|S|, n_S]`` of one sample."""
         tc = self.config.training
         with torch.no_grad():
-            h_err, s_err = _errors(model(sample.inputs, sample.charge_inputs), sample)
+            h_err, s_err = _errors(model(sample.inputs, sample.charge_inputs, sample.structure), sample)
+            if tc.fit_energy_zero and sample.structure < 0:
+                h_err = _aligned(h_err, sample)
         node, edge = h_err[:sample.h_onsite.numel()], h_err[sample.h_onsite.numel():]
         loss = loss_terms(h_err, tc.loss).item()
         s_sum = s_count = 0.0
@@ -345,4 +392,7 @@ class HamiltonianTask:
                 f"total {metrics['total_mae_meV']:.2f} meV  S {metrics['overlap_mae']:.1e}")
 
     def save(self, path: Path, model: torch.nn.Module, metadata: dict) -> None:
+        if model.energy_zero is not None:  # relative to the model's own (arbitrary) energy zero
+            metadata = {**metadata, "training_energy_zero_meV": {
+                name: round(1e3 * value, 2) for name, value in zip(self.structure_names, model.energy_zero.tolist())}}
         save_model(path, model.hamiltonian, model.overlap, metadata)

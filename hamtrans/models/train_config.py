@@ -42,6 +42,8 @@
       best_metric: val_loss     # validation figure (lower is better) that picks best.pt and drives the
                                 # schedule: val_loss or a metrics.csv column (node_mae_meV, edge_mae_meV,
                                 # total_mae_meV, overlap_mae; for potentials energy_mae_meV_atom, ...)
+      fit_energy_zero: false    # learn one constant c_k per training structure: labels are compared with
+                                # H + c_k S (a reference's potential zero belongs to the whole cell)
     output:
       directory: runs/hamiltonian
 
@@ -121,6 +123,7 @@ class TrainingSection:
     checkpoint_every: int = 50
     max_steps: int | None = None
     best_metric: str = "val_loss"
+    fit_energy_zero: bool = False
     energy_weight: float = 1.0
     force_weight: float = 1.0
     stress_weight: float = 10.0

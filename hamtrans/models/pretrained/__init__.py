@@ -8,8 +8,11 @@
     the README. Load with ``load_model("vcm-gfn1")``.
 
 ``vcm-gfn1-8``
-    The same elements and reference with blocks within 8 Å (config ``vcm_gfn1_8.yaml``,
-    a copy of ``examples/vcm/train8.yaml``; 500 epochs). The model for transport: give
+    The same elements and reference with blocks within 8 Å: the fourth training stage
+    (config ``vcm_gfn1_8.yaml``, a copy of ``examples/vcm/finetune8_filaments_mae.yaml``,
+    which continues ``train8.yaml`` → ``finetune8.yaml`` → ``finetune8_filaments.yaml``;
+    metadata: test-device errors raw and after the energy zero, the learned energy zeros
+    of the training devices). The model for transport: give
     it the ``gfn1-xtb-compact`` sub-basis (its overlap restricted there stays positive
     definite on TiN electrodes, which the whole-basis GFN1 overlap truncated at any
     finite range is not). Its current errors on unseen devices are in the README.
