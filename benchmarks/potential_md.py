@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from ase import units
 from ase.io import write
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from hamtrans.calculators import PotentialCalculator
@@ -51,7 +51,7 @@ def time_md(atoms, calculator, steps: int, repeats: int, warmup: int = 2) -> flo
     """Seconds for ``steps`` velocity-Verlet steps after ``warmup`` untimed ones (fastest of ``repeats`` blocks)."""
     atoms = atoms.copy()
     atoms.calc = calculator
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dynamics = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     dynamics.run(warmup)
     best = np.inf

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 from ase import units
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from hamtrans.calculators import PotentialCalculator
@@ -26,7 +26,7 @@ from hamtrans.models.model_file import load_potential
 def nve_run(timestep_fs: float, picoseconds: float, model) -> dict:
     atoms = bulk_hfo2((2, 2, 2), rattle=0.05, seed=1)
     atoms.calc = PotentialCalculator(model)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=600, rng=np.random.default_rng(0))
     dynamics = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     steps = int(round(picoseconds * 1000 / timestep_fs))
     totals, temperatures = [], []

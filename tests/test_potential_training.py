@@ -5,7 +5,7 @@ import pytest
 import torch
 from ase import Atoms, units
 from ase.calculators.calculator import PropertyNotImplementedError
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from hamtrans.calculators import PotentialCalculator
@@ -162,7 +162,7 @@ def test_nve_md_with_the_shipped_potential_conserves_energy_in_float64():
     """Velocity Verlet, 1 fs, 0.4 ps from 600 K: drift < 1e-4 eV/atom/ps (2 ps runs: benchmarks/potential_nve.py)."""
     atoms = bulk_hfo2((2, 1, 1), rattle=0.05, seed=1)
     atoms.calc = PotentialCalculator(load_potential("vcm-gfn1-potential", dtype="float64"))
-    MaxwellBoltzmannDistribution(atoms, temperature_K=600, rng=np.random.default_rng(0))
+    thermalize_momenta(atoms, temperature_K=600, rng=np.random.default_rng(0))
     dynamics = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     totals = []
     for _ in range(400):
