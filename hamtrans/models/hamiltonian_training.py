@@ -14,7 +14,7 @@
   ``H_local + ½(VS + SV)`` with ``V = G (q − q̄)`` and the reference S.
 * ``training.fit_energy_zero``: one learned constant ``c_k`` per training
   structure, the labels compared with ``H + c_k S_ref``. The potential zero of a
-  reference calculation is a property of the whole cell (it moved by ±0.3 eV between
+  reference calculation is a property of the whole cell (it moved by up to ±0.4 eV between
   the VCM devices), so without it a local model fits noise it cannot explain.
   With ``training.initial_model`` they start at the least-squares constants of that
   model's predictions (else at 0). Samples of structures without a learned constant
