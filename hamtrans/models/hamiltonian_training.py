@@ -288,8 +288,9 @@ def _fit_overlap_onsite(overlap: OverlapModel, records) -> None:
             getattr(overlap, f"onsite_{a}").copy_(torch.as_tensor(slots))
 
 
-def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel | None) -> None:
-    """Copy a trained model's weights and statistics; modules it lacks (a charge head) keep their start."""
+def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel | None):
+    """Copy a trained model's weights and statistics; modules it lacks (a charge head) keep their start.
+    Returns the loaded :class:`~hamtrans.models.model_file.HamiltonianPredictor`."""
     start = load_model(path)
     mine, theirs = hamiltonian.config.to_dict(), start.config.to_dict()
     free = {"electrostatics", "charge_width", "basis"}
@@ -306,11 +307,11 @@ def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel 
         raise TrainingError(f"training.initial_model {path}: weights do not fit ({', '.join((unexpected + missing)[:5])})")
     if overlap is not None and start.overlap is not None:
         overlap.load_state_dict(start.overlap.state_dict())
+    return start
 
 
-def _initial_energy_zeros(path: str, records) -> np.ndarray:
+def _initial_energy_zeros(start, records) -> np.ndarray:
     """Least-squares energy zero (eV) of every training record against the starting model's prediction."""
-    start = load_model(path)
     zeros = []
     for record in records:
         h, _ = start.predict(record.atoms, graph=record.graph)
@@ -338,12 +339,12 @@ class HamiltonianTask:
         fit_statistics(hamiltonian, records)
         if overlap is not None:
             _fit_overlap_onsite(overlap, records)
-        if config.training.initial_model:
-            _start_from(config.training.initial_model, hamiltonian, overlap)
+        start = _start_from(config.training.initial_model, hamiltonian, overlap) \
+            if config.training.initial_model else None
         pair = _Pair(hamiltonian, overlap, len(self.structure_names) if config.training.fit_energy_zero else 0)
-        if config.training.fit_energy_zero and config.training.initial_model:
+        if config.training.fit_energy_zero and start is not None:
             with torch.no_grad():
-                pair.energy_zero.copy_(torch.as_tensor(_initial_energy_zeros(config.training.initial_model, records)))
+                pair.energy_zero.copy_(torch.as_tensor(_initial_energy_zeros(start, records)))
         return pair, train, validation
 
     def entries(self, sample: Sample) -> int:
