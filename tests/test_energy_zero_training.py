@@ -8,7 +8,8 @@ import torch
 
 from hamtrans.data.formats import Dataset, DatasetWriter, Record
 from hamtrans.models.evaluation import energy_zero_shift
-from hamtrans.models.hamiltonian_training import _aligned, _errors, _Pair, load_samples
+from hamtrans.config import ConfigError
+from hamtrans.models.hamiltonian_training import HamiltonianTask, _aligned, _errors, _Pair, load_samples
 from hamtrans.models.model_file import load_model
 from hamtrans.models.train_config import parse_config
 from hamtrans.models.training import Trainer
@@ -96,3 +97,23 @@ def test_energy_zeros_start_from_the_initial_models_least_squares_values(shifted
         expected = [energy_zero_shift(model.predict(r.atoms, graph=r.graph)[0], r.hamiltonian, r.overlap) for r in data]
     np.testing.assert_allclose(grown.model.energy_zero.detach().numpy(), expected, atol=1e-9)
     assert expected[1] - expected[0] == pytest.approx(SHIFT, abs=0.1)  # one model, two energy zeros
+
+
+def test_onsite_weight_scales_the_onsite_block_entries_of_the_loss(shifted_data):
+    # without energy zeros the teacher is off by exactly 0.4·S on the shifted structure: onsite and edges
+    losses = {}
+    for weight in (1.0, 7.0):
+        config = parse_config(raw_config(shifted_data, Path("unused"), loss="mae", onsite_weight=weight,
+                                         fit_energy_zero=False, train_overlap=False))
+        train, validation, _, _ = load_samples(config, config.model.orbital_basis())
+        sample = next(s for s in train + validation if s.structure == 1)
+        network = _Pair(teacher_models()[0], None, n_energy_zeros=0)
+        with torch.no_grad():
+            losses[weight] = HamiltonianTask(config).loss(network, sample).item()
+            h_err = _errors(network(sample.inputs, None, sample.structure), sample)[0]
+    onsite, edges = h_err[:sample.h_onsite.numel()].abs().sum().item(), h_err[sample.h_onsite.numel():].abs().sum().item()
+    assert onsite > 1.0 and edges > 1.0
+    assert losses[1.0] == pytest.approx(onsite + edges, rel=1e-12)
+    assert losses[7.0] == pytest.approx(7.0 * onsite + edges, rel=1e-12)
+    with pytest.raises(ConfigError, match="onsite_weight must be > 0"):
+        parse_config(raw_config(shifted_data, Path("unused"), onsite_weight=0.0))

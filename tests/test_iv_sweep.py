@@ -81,6 +81,8 @@ def test_configuration_errors_name_the_key(tmp_path):
         parse_iv_config({"transport": {"lead_method": "magic"}})
     with pytest.raises(ConfigError, match="transport.leads must be 'own' or 'periodic'"):
         parse_iv_config({"transport": {"leads": "bulk"}})
+    with pytest.raises(ConfigError, match="transport.resolution must be a positive energy"):
+        parse_iv_config({"transport": {"resolution": 0.0}})
     with pytest.raises(HamtransError, match="fermi_level is required"):
         SwitchingSweep(config(tmp_path, transport={"hamiltonian": "toy"}),
                        HamiltonianCalculator(model=HamiltonianPredictor(*unit_overlap_models())), progress=False)

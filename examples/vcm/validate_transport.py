@@ -5,9 +5,11 @@ Inputs: ``make_transport_reference.py``'s GFN1-xTB data (four test devices with
 restricted to the ``gfn1-xtb-compact`` transport basis; the leads continue each
 device across its periodic cell boundary (:func:`hamtrans.negf.periodic_electrodes`,
 the same for reference and model) and each Hamiltonian uses the Fermi level of its
-own lead bands (charge-neutral TiN principal layer, 64 k-points). Writes ``table.json`` and prints the table.
+own lead bands (charge-neutral TiN principal layer, 64 k-points). Currents are integrated
+adaptively (``--tolerance``, first pass every ``--resolution``). Writes ``table.json`` after
+each device and prints the table.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/validate_transport.py            # the shipped vcm-gfn1-8, ~17 min
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/validate_transport.py            # the shipped vcm-gfn1-8, ~21 min
      (two processes with disjoint ``--devices`` lists use both cores)
 """
 
@@ -36,18 +38,19 @@ TEST_DEVICES = ("formed_1", "formed_2", "broken_1", "broken_2")
 ETA = 1e-5
 
 
-def transport(h, s, atoms, bias, temperature, points):
-    """Current, T(E_F) and lead diagnostics of one device with periodic-continuation leads."""
+def transport(h, s, atoms, bias, temperature, tolerance, resolution):
+    """Current (adaptive energy grid), T(E_F) and lead diagnostics of one device with periodic-continuation leads."""
     electrodes = periodic_electrodes(h, s, atoms, 0, A_TIN)
     device = Device.from_atoms(h.to_sparse(axis=0), s.to_sparse(axis=0), atoms, h.basis, 0, electrodes=electrodes)
     n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(electrodes[0].orbital_atoms)])
     fermi = electrodes[0].fermi_level(n_electrons, temperature)
     options = SweepOptions(lead_method="sancho-rubio", eta=ETA)
-    result = current(device, bias, temperature, fermi, grid="uniform", points=points, options=options)
+    result = current(device, bias, temperature, fermi, tolerance=tolerance, resolution=resolution, options=options)
     t_fermi = float(transmission(device, np.array([fermi]), options)[0])
     return {"current_A": result.current, "transmission_at_fermi": t_fermi, "fermi_level_eV": fermi,
             "end_mismatch_eV": list(device.electrode_mismatch),
-            "energy_points": int(result.energies.size)}
+            "energy_points": int(result.energies.size), "integration_error_A": result.error,
+            "converged": result.converged}
 
 
 def main() -> None:
@@ -56,15 +59,18 @@ def main() -> None:
     parser.add_argument("--data", default=str(HERE / "data8_transport"))
     parser.add_argument("--bias", type=float, default=0.2, help="V")
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
-    parser.add_argument("--points", type=int, default=65,
-                        help="energies of the uniform current grid over the bias window (±(V/2 + 10 kT)); "
-                             "17 left the currents off by up to 1.8× (reference) and 3× (model)")
+    parser.add_argument("--tolerance", type=float, default=1e-2,
+                        help="relative error target of the adaptive (Simpson) current integral")
+    parser.add_argument("--resolution", type=float, default=None,
+                        help="first-pass energy spacing (eV) of the adaptive grid (default kT)")
     parser.add_argument("--devices", nargs="*", default=list(TEST_DEVICES))
     parser.add_argument("--out", default="runs/transport_validation")
     args = parser.parse_args()
     basis = OrbitalBasis.named("gfn1-xtb-compact")
     model = load_model(args.model)
     data = Path(args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     rows = {}
     for name in args.devices:
@@ -77,17 +83,17 @@ def main() -> None:
                "overlap_mae": float(np.abs(s_ml.edges - s_ref.edges).mean())}
         for label, (h, s) in (("reference", (h_ref, s_ref)), ("model", (h_ml, s_ml))):
             start = time.perf_counter()
-            row[label] = transport(h, s, record.atoms, args.bias, args.temperature, args.points)
+            row[label] = transport(h, s, record.atoms, args.bias, args.temperature, args.tolerance,
+                                   args.resolution)
             row[label]["seconds"] = time.perf_counter() - start
             print(f"{name} {label}: I = {row[label]['current_A']:.3e} A, T(E_F) = "
-                  f"{row[label]['transmission_at_fermi']:.3e} ({row[label]['seconds']:.0f} s)", flush=True)
+                  f"{row[label]['transmission_at_fermi']:.3e} ({row[label]['energy_points']} energies, "
+                  f"{row[label]['seconds']:.0f} s)", flush=True)
         row["log10_ratio"] = float(np.log10(abs(row["model"]["current_A"]) / abs(row["reference"]["current_A"])))
         rows[name] = row
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"bias_V": args.bias, "temperature_K": args.temperature, "basis": basis.name, "model": args.model,
-               "current_grid_points": args.points, "devices": rows}
-    atomic_write(out / "table.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n"))
+        summary = {"bias_V": args.bias, "temperature_K": args.temperature, "basis": basis.name, "model": args.model,
+                   "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution, "devices": rows}
+        atomic_write(out / "table.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n"))
     print(f"\n{'device':10s} {'node MAE':>9s} {'edge MAE':>9s} {'I_ref (A)':>10s} {'I_pred (A)':>10s} {'log10':>6s}")
     for name, row in rows.items():
         print(f"{name:10s} {row['node_mae_meV']:9.1f} {row['edge_mae_meV']:9.2f} {row['reference']['current_A']:10.3e} "

@@ -58,9 +58,12 @@ class TransportCalculator(Calculator):
         :mod:`hamtrans.negf.electrodes`); its Fermi level moves with it.
     tolerance
         Relative tolerance of the adaptive current integral.
+    resolution
+        First-pass energy spacing (eV) of the adaptive integral (``None``: kT); lower it
+        for devices with narrow resonances (:func:`hamtrans.negf.current`).
     points
-        Integrate the current on this many uniform energies over the bias window instead
-        (a fixed cost per current; ``None``: adaptive).
+        Integrate the current on this many uniform energies over the open bias window
+        ``μ_R − 10 kT … μ_L + 10 kT`` instead (a fixed cost per current; ``None``: adaptive).
     sweep
         :class:`hamtrans.negf.SweepOptions` (η, lead method, backend, MPI communicator, ...).
     """
@@ -71,7 +74,8 @@ class TransportCalculator(Calculator):
                  temperature: float = 300.0, fermi_level: float | None = None, energies=None,
                  lead_cell: float | None = None, lead_tolerance: float = 1e-4, tolerance: float = 1e-3,
                  sweep: SweepOptions | None = None, electrode=None, electrode_tolerance: float = 0.25,
-                 align_electrodes: bool = True, points: int | None = None, **kwargs) -> None:
+                 align_electrodes: bool = True, points: int | None = None, resolution: float | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(hamiltonian, HamiltonianCalculator):
             raise HamtransError("hamiltonian= must be a HamiltonianCalculator")
@@ -84,7 +88,7 @@ class TransportCalculator(Calculator):
         self.device: Device | None = None
         self.electrode_atoms = electrode
         self.electrode_tolerance, self.align_electrodes = electrode_tolerance, align_electrodes
-        self.points = points
+        self.points, self.resolution = points, resolution
         self.electrode: Electrode | None = None
         self.electrode_fermi_level: float | None = None
 
@@ -106,7 +110,8 @@ class TransportCalculator(Calculator):
             self.results["energies"] = energies
             self.results["transmission"] = transmission(biased_device(self.device, self.bias), energies, self.sweep)
         if "current" in properties:
-            grid = {"grid": "uniform", "points": self.points} if self.points else {"tolerance": self.tolerance}
+            grid = {"grid": "uniform", "points": self.points} if self.points else \
+                {"tolerance": self.tolerance, "resolution": self.resolution}
             result = current(self.device, self.bias, self.temperature, fermi, options=self.sweep, **grid)
             self.results["current"] = result.current
             self.results["current_result"] = result

@@ -29,7 +29,8 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
                                 #   reference's; a model with own leads needs it
       temperature: 300.0        # K of the contacts' Fermi functions
       tolerance: 0.01           # relative tolerance of the adaptive current integral
-      points: null              # or a number of uniform energies over the bias window (fixed cost)
+      resolution: null          # eV between the adaptive grid's first energies (null: kT)
+      points: null              # or a number of uniform energies over μ_R − 10 kT … μ_L + 10 kT (fixed cost)
       eta: 0.0                  # eV
       lead_method: eigenmode    # or sancho-rubio (needs eta > 0)
       backend: numpy            # or cupy: the NEGF sweeps on a GPU
@@ -77,6 +78,7 @@ class TransportSection:
     fermi_level: float | None = None
     temperature: float = 300.0
     tolerance: float = 1e-2
+    resolution: float | None = None
     points: int | None = None
     eta: float = 0.0
     lead_method: str = "eigenmode"
@@ -167,6 +169,9 @@ def parse_iv_config(raw: dict) -> IVConfig:
         raise ConfigError(f"transport.backend must be 'numpy' or 'cupy', not '{config.transport.backend}'")
     if config.transport.leads not in ("own", "periodic"):
         raise ConfigError(f"transport.leads must be 'own' or 'periodic', not '{config.transport.leads}'")
+    if config.transport.resolution is not None and not config.transport.resolution > 0:
+        raise ConfigError(f"transport.resolution must be a positive energy (eV) or null, "
+                          f"not {config.transport.resolution}")
     return config
 
 

@@ -77,6 +77,7 @@ class SwitchingSweep:
         periodic = t.leads == "periodic"
         calc = TransportCalculator(self.hamiltonian, axis="x", bias=voltage, temperature=t.temperature,
                                    fermi_level=t.fermi_level, tolerance=t.tolerance, points=t.points,
+                                   resolution=t.resolution,
                                    sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method, backend=t.backend),
                                    electrode="periodic" if periodic else None, lead_cell=A_TIN if periodic else None)
         return float(calc.get_property("current", self.lattice.structure(state.occupied)))

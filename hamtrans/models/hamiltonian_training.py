@@ -43,7 +43,7 @@ from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
 from hamtrans.models.model_file import load_model, save_model
 from hamtrans.models.partitioning import slice_structure
-from hamtrans.models.train_config import TrainConfig
+from hamtrans.models.train_config import TrainConfig, TrainingSection
 from hamtrans.models.training import loss_terms
 
 
@@ -319,6 +319,12 @@ def _initial_energy_zeros(start, records) -> np.ndarray:
     return np.asarray(zeros)
 
 
+def _hamiltonian_loss(h_err: torch.Tensor, n_onsite: int, training: TrainingSection) -> torch.Tensor:
+    """Loss of the H entries: onsite-block entries (the first ``n_onsite``) weighted by ``onsite_weight``."""
+    return (training.onsite_weight * loss_terms(h_err[:n_onsite], training.loss)
+            + loss_terms(h_err[n_onsite:], training.loss))
+
+
 class HamiltonianTask:
     """:class:`~hamtrans.models.training.TrainingTask` for the Hamiltonian (and overlap) model."""
 
@@ -353,7 +359,7 @@ class HamiltonianTask:
     def loss(self, network: torch.nn.Module, sample: Sample) -> torch.Tensor:
         tc = self.config.training
         h_err, s_err = _errors(network(sample.inputs, sample.charge_inputs, sample.structure), sample)
-        loss = loss_terms(h_err, tc.loss)
+        loss = _hamiltonian_loss(h_err, sample.h_onsite.numel(), tc)
         if s_err is not None:
             loss = loss + tc.overlap_weight * loss_terms(s_err, tc.loss)
         return loss
@@ -369,7 +375,7 @@ class HamiltonianTask:
             if tc.fit_energy_zero and sample.structure < 0:
                 h_err = _aligned(h_err, sample)
         node, edge = h_err[:sample.h_onsite.numel()], h_err[sample.h_onsite.numel():]
-        loss = loss_terms(h_err, tc.loss).item()
+        loss = _hamiltonian_loss(h_err, node.numel(), tc).item()
         s_sum = s_count = 0.0
         if s_err is not None:
             s_sum, s_count = s_err.abs().sum().item(), s_err.numel()

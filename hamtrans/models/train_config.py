@@ -35,6 +35,8 @@
       loss: mse                 # 'mse' or 'mae' on H (and S) entries, eV
       train_overlap: true       # also fit the two-centre overlap model
       overlap_weight: 10.0
+      onsite_weight: 1.0        # weight of the onsite-block entries of H in the loss (edges: 1); the
+                                # onsite levels set band and defect energies but are few among the entries
       initial_model: null       # start from this trained model's weights (same hyper-parameters; a
                                 # charge head it lacks starts at zero charges)
       checkpoint_every: 50      # optimiser steps between checkpoints
@@ -119,6 +121,7 @@ class TrainingSection:
     loss: str = "mse"
     train_overlap: bool = True
     overlap_weight: float = 10.0
+    onsite_weight: float = 1.0
     initial_model: str | None = None
     checkpoint_every: int = 50
     max_steps: int | None = None
@@ -201,6 +204,8 @@ def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | No
     training = section(TrainingSection, raw.get("training"), "training")
     if training.loss not in ("mse", "mae"):
         raise ConfigError(f"training.loss must be 'mse' or 'mae', not '{training.loss}'")
+    if not training.onsite_weight > 0:
+        raise ConfigError(f"training.onsite_weight must be > 0, not {training.onsite_weight}")
     if task != "hamiltonian" and training.initial_model:
         raise ConfigError("training.initial_model is for task 'hamiltonian'; potentials use hamtrans finetune")
     output = section(OutputSection, raw.get("output"), "output")

@@ -21,7 +21,7 @@ from hamtrans.negf.backend import cupy_available, get_backend
 from hamtrans.negf.bias import biased_device, linear_drop_potential
 from hamtrans.negf.device import Device
 from hamtrans.negf.electrodes import Electrode, periodic_electrodes
-from hamtrans.negf.grids import adaptive_simpson, uniform_grid
+from hamtrans.negf.grids import adaptive_simpson, uniform_grid, window_nodes
 from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, fermi, landauer_current
 from hamtrans.negf.leads import Lead, LeadWarning, self_energy, surface_green_function
 from hamtrans.negf.transport import (
@@ -32,5 +32,5 @@ __all__ = [
     "CONDUCTANCE_QUANTUM", "CurrentResult", "Device", "Electrode", "GreenFunctionResult", "Lead", "LeadWarning", "SweepOptions",
     "adaptive_simpson", "biased_device", "cupy_available", "current", "fermi", "get_backend", "green_function",
     "landauer_current", "lead_self_energies", "linear_drop_potential", "periodic_electrodes", "self_energy", "surface_green_function",
-    "transmission", "uniform_grid",
+    "transmission", "uniform_grid", "window_nodes",
 ]

@@ -7,8 +7,9 @@ pass splits every panel whose error exceeds its share of the tolerance and
 evaluates all new points in ONE call (one batched RGF sweep, spread over MPI
 ranks), until the summed error is below ``max(absolute, relative·|I|)``.
 Points therefore gather at resonances and band edges. A feature narrower than
-the initial panels can be missed by any sampling method: raise
-``initial_panels`` when sharp resonances are expected.
+the first pass's spacing can be missed by any sampling method: :func:`window_nodes`
+places that pass where the Fermi window is open (spacing ``resolution``) and only
+a few panels in its exponential tails.
 
 Written here rather than taken from python-adaptive because we need exactly
 this: a 1-D integral with an error target, evaluated in large batches (adaptive's
@@ -59,35 +60,68 @@ def uniform_grid(lower: float, upper: float, points: int) -> np.ndarray:
     return np.linspace(lower, upper, points)
 
 
+def window_nodes(lower: float, upper: float, core: tuple[float, float], resolution: float,
+                 tail_panels: int = 2) -> np.ndarray:
+    """First-pass nodes (eV) of a Fermi-window integral: dense on ``core``, sparse outside.
+
+    Parameters
+    ----------
+    lower, upper
+        The whole interval (eV), e.g. :func:`hamtrans.negf.landauer.bias_window`.
+    core
+        ``(start, stop)`` eV inside it where the window is open (e.g. ``μ_R − 10 kT …
+        μ_L + 10 kT``); sampled with a spacing ≤ ``resolution`` (eV).
+    tail_panels
+        Uniform Simpson panels on each of ``[lower, core[0]]`` and ``[core[1], upper]``.
+
+    Returns
+    -------
+    Increasing nodes, an odd number, consecutive triples forming Simpson panels, ``(n,)``.
+    """
+    start, stop = max(lower, core[0]), min(upper, core[1])
+    if not (resolution > 0 and upper > lower and stop > start):
+        raise HamtransError(f"no grid on [{lower}, {upper}] eV with core [{core[0]}, {core[1]}] eV and "
+                            f"resolution {resolution} eV")
+    panels = max(1, int(np.ceil((stop - start) / (2 * resolution))))
+    pieces = [np.linspace(start, stop, 2 * panels + 1)]
+    if start > lower:
+        pieces.insert(0, np.linspace(lower, start, 2 * tail_panels + 1)[:-1])
+    if upper > stop:
+        pieces.append(np.linspace(stop, upper, 2 * tail_panels + 1)[1:])
+    return np.concatenate(pieces)
+
+
 def adaptive_simpson(
     evaluate: Callable[[np.ndarray], np.ndarray],
-    lower: float,
-    upper: float,
+    nodes: np.ndarray,
     weight: Callable[[np.ndarray], np.ndarray] | None = None,
     absolute_tolerance: float = 0.0,
     relative_tolerance: float = 1e-3,
-    initial_panels: int = 16,
     max_points: int = 2049,
 ) -> AdaptiveIntegral:
-    """Integrate ``evaluate(E) · weight(E)`` over ``[lower, upper]`` adaptively.
+    """Integrate ``evaluate(E) · weight(E)`` over ``[nodes[0], nodes[-1]]`` adaptively.
 
     Parameters
     ----------
     evaluate
         Batched function ``(n,) -> (n,)`` (the expensive part, e.g. transmission).
+    nodes
+        First pass: an odd number (≥ 3) of increasing abscissae (eV); consecutive
+        triples ``[a, m, b]``, ``m`` the midpoint of ``a`` and ``b``, are its Simpson
+        panels (e.g. :func:`window_nodes`), ``(n,)``.
     weight
         Cheap factor of the integrand (e.g. ``f_L − f_R``); 1 if ``None``.
     absolute_tolerance, relative_tolerance
         Stop when the estimated error ≤ ``max(absolute, relative·|integral|)``.
-    initial_panels
-        Uniform Simpson panels of the first pass (``2·initial_panels + 1`` points).
     max_points
         Budget; if reached, a warning is issued and ``converged`` is False.
     """
-    if not upper > lower:
-        raise HamtransError(f"empty integration interval [{lower}, {upper}] eV")
+    nodes = np.asarray(nodes, float)
+    if nodes.ndim != 1 or nodes.size < 3 or nodes.size % 2 == 0 or np.any(np.diff(nodes) <= 0):
+        raise HamtransError(f"adaptive_simpson needs an odd number (≥ 3) of increasing nodes, got {nodes.size}")
+    if not np.allclose(nodes[1::2], (nodes[0:-1:2] + nodes[2::2]) / 2, rtol=0, atol=1e-12 * np.ptp(nodes)):
+        raise HamtransError("every second node must be the midpoint of its Simpson panel")
     weight = weight or (lambda e: np.ones_like(e))
-    nodes = np.linspace(lower, upper, 2 * initial_panels + 1)
     values = np.asarray(evaluate(nodes), float)
     known = dict(zip(nodes.tolist(), values.tolist()))
     f = values * weight(nodes)

@@ -12,6 +12,8 @@ CONDUCTANCE_QUANTUM = 2 * e**2 / h
 BOLTZMANN_EV = Boltzmann / e
 #: Half-width of the bias window beyond the chemical potentials, in kT (f < 1e-13 beyond).
 WINDOW_KT = 30.0
+#: Where the window is open: beyond the chemical potentials by this many kT (f < 5e-5 beyond).
+OPEN_KT = 10.0
 
 
 def thermal_energy(temperature: float) -> float:
@@ -32,6 +34,11 @@ def fermi(energies: np.ndarray, chemical_potential: float, kt: float) -> np.ndar
 def bias_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, float]:
     """Energy interval (eV) outside which ``|f_L − f_R|`` < 1e-13."""
     return min(mu_left, mu_right) - WINDOW_KT * kt, max(mu_left, mu_right) + WINDOW_KT * kt
+
+
+def open_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, float]:
+    """Energy interval (eV) outside which ``|f_L − f_R|`` < 5e-5 (``[μ_R, μ_L]`` at 0 K)."""
+    return min(mu_left, mu_right) - OPEN_KT * kt, max(mu_left, mu_right) + OPEN_KT * kt
 
 
 def landauer_current(energies: np.ndarray, transmission: np.ndarray, mu_left: float, mu_right: float, kt: float) -> float:
