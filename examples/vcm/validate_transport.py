@@ -9,7 +9,7 @@ own lead bands (charge-neutral TiN principal layer, 64 k-points). Currents are i
 adaptively (``--tolerance``, first pass every ``--resolution``). Writes ``table.json`` after
 each device and prints the table.
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/validate_transport.py            # the shipped vcm-gfn1-8, ~21 min
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/validate_transport.py   # vcm-gfn1-8 at 1 V, ~57 min (0.2 V: ~21)
      (two processes with disjoint ``--devices`` lists use both cores)
 """
 
@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="vcm-gfn1-8", help="model file or shipped name")
     parser.add_argument("--data", default=str(HERE / "data8_transport"))
-    parser.add_argument("--bias", type=float, default=0.2, help="V")
+    parser.add_argument("--bias", type=float, default=1.0, help="V (the paper's Table I: 1 V)")
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
     parser.add_argument("--tolerance", type=float, default=1e-2,
                         help="relative error target of the adaptive (Simpson) current integral")
