@@ -179,14 +179,16 @@ def cmd_transport(args) -> None:
     t = transmission(biased, energies, options)
     result = None
     if args.bias != 0:
-        result = current(device, args.bias, args.temperature, fermi_level, options=options, tolerance=args.tolerance)
+        result = current(device, args.bias, args.temperature, fermi_level, options=options, tolerance=args.tolerance,
+                         resolution=args.resolution)
     if not root:
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_transmission_table(out / "transmission.dat", energies, t, fermi_level)
     settings = {"input": str(args.input), "axis": args.axis, "fermi_level_eV": fermi_level, "eta_eV": args.eta,
-                "lead_method": args.lead_method, "n_orbitals": device.n_orbitals, "slabs": device.n_blocks}
+                "lead_method": args.lead_method, "n_orbitals": device.n_orbitals, "slabs": device.n_blocks,
+                "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution}
     write_current_json(out / "current.json", result, settings)
     window = (result.mu_right, result.mu_left) if result else None
     plot_transmission(out / "transmission.png", energies, t, fermi_level, window,
@@ -376,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emax", type=float, default=None, help="highest energy eV of the T(E) plot (default E_F + 2)")
     p.add_argument("--points", type=int, default=201, help="energies of the T(E) grid")
     p.add_argument("--tolerance", type=float, default=1e-3, help="relative tolerance of the adaptive current integral")
+    p.add_argument("--resolution", type=float, default=None,
+                   help="eV between the adaptive current grid's first energies (default kT at room temperature)")
     p.add_argument("--eta", type=float, default=0.0, help="imaginary energy eV (0 is exact with eigenmode leads)")
     p.add_argument("--lead-method", default="eigenmode", choices=["eigenmode", "sancho-rubio"])
     p.add_argument("--lead-cell", type=float, default=None, help="electrode period along the axis, Å (default: detect)")

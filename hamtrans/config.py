@@ -2,7 +2,9 @@
 
 Shared by ``hamtrans train``/``finetune`` (:mod:`hamtrans.models.train_config`) and
 ``hamtrans iv`` (:mod:`hamtrans.kmc.iv_config`). A misspelt key is an error that
-names the key, its section and the closest valid key.
+names the key, its section and the closest valid key; a value of a numeric field
+that is not a number is an error that names the key (YAML 1.1 reads ``2e-3``, with
+no dot, as a string: such strings are converted).
 """
 
 from __future__ import annotations
@@ -30,6 +32,25 @@ def check_keys(given: dict, cls, where: str) -> None:
             raise ConfigError(f"unknown key '{key}' in {where}{hint}")
 
 
+def _number(value, annotation: str, key: str):
+    """``value`` checked against a field annotated ``float``/``int`` (optionally ``| None``)."""
+    kinds = {part.strip() for part in str(annotation).split("|")}
+    if value is None and "None" in kinds or kinds - {"float", "int", "None"}:
+        return value
+    if "float" in kinds:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, not {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{key} must be an integer, not {value!r}")
+
+
 def section(cls, given: dict | None, where: str):
     """The dataclass ``cls`` built from the mapping ``given`` (lists become tuples); defaults fill the rest."""
     if given is not None and not isinstance(given, dict):
@@ -37,8 +58,9 @@ def section(cls, given: dict | None, where: str):
     given = dict(given or {})
     check_keys(given, cls, where)
     for f in fields(cls):
-        if f.name in given and isinstance(given[f.name], list):
-            given[f.name] = tuple(given[f.name])
+        if f.name in given:
+            value = given[f.name]
+            given[f.name] = tuple(value) if isinstance(value, list) else _number(value, f.type, f"{where}.{f.name}")
     return cls(**given)
 
 

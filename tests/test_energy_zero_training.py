@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from hamtrans.config import ConfigError
 from hamtrans.data.formats import Dataset, DatasetWriter, Record
 from hamtrans.models.evaluation import energy_zero_shift
-from hamtrans.config import ConfigError
 from hamtrans.models.hamiltonian_training import HamiltonianTask, _aligned, _errors, _Pair, load_samples
 from hamtrans.models.model_file import load_model
 from hamtrans.models.train_config import parse_config
@@ -108,9 +108,12 @@ def test_onsite_weight_scales_the_onsite_block_entries_of_the_loss(shifted_data)
         train, validation, _, _ = load_samples(config, config.model.orbital_basis())
         sample = next(s for s in train + validation if s.structure == 1)
         network = _Pair(teacher_models()[0], None, n_energy_zeros=0)
+        task = HamiltonianTask(config)
         with torch.no_grad():
-            losses[weight] = HamiltonianTask(config).loss(network, sample).item()
+            losses[weight] = task.loss(network, sample).item()
             h_err = _errors(network(sample.inputs, None, sample.structure), sample)[0]
+        validation_loss = task.validation_sums(network, sample)[4].item()
+        assert validation_loss == pytest.approx(losses[weight], rel=1e-12)
     onsite, edges = h_err[:sample.h_onsite.numel()].abs().sum().item(), h_err[sample.h_onsite.numel():].abs().sum().item()
     assert onsite > 1.0 and edges > 1.0
     assert losses[1.0] == pytest.approx(onsite + edges, rel=1e-12)

@@ -83,6 +83,17 @@ def test_configuration_errors_name_the_key(tmp_path):
         parse_iv_config({"transport": {"leads": "bulk"}})
     with pytest.raises(ConfigError, match="transport.resolution must be a positive energy"):
         parse_iv_config({"transport": {"resolution": 0.0}})
+    with pytest.raises(ConfigError, match="transport.points .* and transport.resolution"):
+        parse_iv_config({"transport": {"resolution": 0.002, "points": 17}})
+    # YAML 1.1 reads 2e-3 (no dot) as a string: numeric fields convert it, and name a value that is no number
+    assert parse_iv_config(yaml.safe_load("transport: {resolution: 2e-3}")).transport.resolution == 0.002
+    with pytest.raises(ConfigError, match="transport.resolution must be a number, not 'fine'"):
+        parse_iv_config({"transport": {"resolution": "fine"}})
+    with pytest.raises(ConfigError, match="kmc.max_events must be an integer, not 2.5"):
+        parse_iv_config({"kmc": {"max_events": 2.5}})
+    with pytest.raises(HamtransError, match="not both"):
+        TransportCalculator(HamiltonianCalculator(model=HamiltonianPredictor(*unit_overlap_models())), points=5,
+                            resolution=0.01)
     with pytest.raises(HamtransError, match="fermi_level is required"):
         SwitchingSweep(config(tmp_path, transport={"hamiltonian": "toy"}),
                        HamiltonianCalculator(model=HamiltonianPredictor(*unit_overlap_models())), progress=False)

@@ -166,10 +166,33 @@ def test_window_nodes_are_dense_where_the_window_is_open():
     assert np.diff(core).max() <= 0.01 + 1e-12 and core[0] == -0.3 and core[-1] == 0.2
     assert np.sum(nodes < -0.3) == 4 and np.sum(nodes > 0.2) == 4  # two Simpson panels per tail
     np.testing.assert_allclose(nodes[1::2], (nodes[:-1:2] + nodes[2::2]) / 2)
-    with pytest.raises(HamtransError, match="resolution"):
+    clipped = window_nodes(-1.0, 1.0, (-2.0, 0.2), resolution=0.01)  # a core beyond the interval is clipped
+    assert clipped[0] == -1.0 and np.sum(clipped > 0.2) == 4 and np.diff(clipped[clipped <= 0.2]).max() <= 0.01 + 1e-12
+    with pytest.raises(HamtransError, match="resolution 0.0 eV"):
         window_nodes(-1.0, 1.0, (-0.3, 0.2), resolution=0.0)
+    with pytest.raises(HamtransError, match="tail_panels"):
+        window_nodes(-1.0, 1.0, (-0.3, 0.2), resolution=0.01, tail_panels=0)
     with pytest.raises(HamtransError, match="odd number"):
         adaptive_simpson(np.sin, np.linspace(0.0, 1.0, 4))
+    with pytest.raises(HamtransError, match="midpoint"):
+        adaptive_simpson(np.sin, np.array([0.0, 0.3, 1.0]))
+    with pytest.raises(HamtransError, match="max_points"):
+        adaptive_simpson(np.sin, np.linspace(0.0, 1.0, 101), max_points=51)
+
+
+def test_first_pass_at_large_energies_low_temperature_and_with_a_uniform_grid():
+    device = Device.from_matrices(*chain(12))  # a perfect chain: T = 1 on −2 … 2 eV
+    h, s, positions = chain(12)
+    shifted = Device.from_matrices(h - 9.4 * s, s, positions)  # the same band around −9.4 eV
+    # 0 K, 1 mV at E_F = −9.4 eV: the first pass's midpoints carry rounding of |E|, not of the 1 meV window
+    small = current(shifted, 1e-3, temperature=0.0, fermi_level=-9.4, tolerance=1e-8)
+    assert small.current == pytest.approx(CONDUCTANCE_QUANTUM * 1e-3, rel=1e-3)
+    # at 4 K the default first pass is capped at 256 panels of the open window, not one per kT
+    cold = current(device, 1.0, temperature=4.0, tolerance=1e-4)
+    assert cold.energies.size < 1200 and cold.converged
+    assert cold.current == pytest.approx(CONDUCTANCE_QUANTUM * 1.0, rel=1e-3)
+    with pytest.raises(HamtransError, match="uniform grid takes points"):
+        current(device, 0.2, grid="uniform", points=11, resolution=0.01)
 
 
 def test_a_narrow_peak_between_coarse_first_pass_nodes_needs_a_finer_resolution():

@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).parent / "data8_transport"))
     parser.add_argument("--vacuum", type=float, default=12.0, help="vacuum in y and z, Å")
-    parser.add_argument("--devices", nargs="*", default=list(TEST_DEVICES), choices=TEST_DEVICES)
+    parser.add_argument("--devices", nargs="+", default=list(TEST_DEVICES), choices=TEST_DEVICES)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

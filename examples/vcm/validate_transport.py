@@ -63,7 +63,7 @@ def main() -> None:
                         help="relative error target of the adaptive (Simpson) current integral")
     parser.add_argument("--resolution", type=float, default=None,
                         help="first-pass energy spacing (eV) of the adaptive grid (default kT)")
-    parser.add_argument("--devices", nargs="*", default=list(TEST_DEVICES))
+    parser.add_argument("--devices", nargs="+", default=list(TEST_DEVICES))
     parser.add_argument("--out", default="runs/transport_validation")
     args = parser.parse_args()
     basis = OrbitalBasis.named("gfn1-xtb-compact")

@@ -59,11 +59,13 @@ class TransportCalculator(Calculator):
     tolerance
         Relative tolerance of the adaptive current integral.
     resolution
-        First-pass energy spacing (eV) of the adaptive integral (``None``: kT); lower it
-        for devices with narrow resonances (:func:`hamtrans.negf.current`).
+        First-pass energy spacing (eV) of the adaptive integral (``None``: the default of
+        :func:`hamtrans.negf.current`, kT at room temperature); lower it for devices with
+        narrow features.
     points
         Integrate the current on this many uniform energies over the open bias window
-        ``μ_R − 10 kT … μ_L + 10 kT`` instead (a fixed cost per current; ``None``: adaptive).
+        (10 kT beyond the chemical potentials) instead (a fixed cost per current;
+        ``None``: adaptive); not together with ``resolution``.
     sweep
         :class:`hamtrans.negf.SweepOptions` (η, lead method, backend, MPI communicator, ...).
     """
@@ -88,6 +90,8 @@ class TransportCalculator(Calculator):
         self.device: Device | None = None
         self.electrode_atoms = electrode
         self.electrode_tolerance, self.align_electrodes = electrode_tolerance, align_electrodes
+        if points and resolution is not None:
+            raise HamtransError("give points= (uniform current grid) or resolution= (adaptive), not both")
         self.points, self.resolution = points, resolution
         self.electrode: Electrode | None = None
         self.electrode_fermi_level: float | None = None

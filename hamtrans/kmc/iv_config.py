@@ -29,7 +29,7 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
                                 #   reference's; a model with own leads needs it
       temperature: 300.0        # K of the contacts' Fermi functions
       tolerance: 0.01           # relative tolerance of the adaptive current integral
-      resolution: null          # eV between the adaptive grid's first energies (null: kT)
+      resolution: null          # eV between the adaptive grid's first energies (null: kT at 300 K)
       points: null              # or a number of uniform energies over μ_R − 10 kT … μ_L + 10 kT (fixed cost)
       eta: 0.0                  # eV
       lead_method: eigenmode    # or sancho-rubio (needs eta > 0)
@@ -172,6 +172,9 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if config.transport.resolution is not None and not config.transport.resolution > 0:
         raise ConfigError(f"transport.resolution must be a positive energy (eV) or null, "
                           f"not {config.transport.resolution}")
+    if config.transport.resolution is not None and config.transport.points:
+        raise ConfigError("transport.points (uniform grid) and transport.resolution (adaptive grid) exclude "
+                          "each other")
     return config
 
 

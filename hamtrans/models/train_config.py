@@ -37,6 +37,8 @@
       overlap_weight: 10.0
       onsite_weight: 1.0        # weight of the onsite-block entries of H in the loss (edges: 1); the
                                 # onsite levels set band and defect energies but are few among the entries
+                                # (val_loss uses it too; the energy zero of a validation structure stays
+                                # the unweighted least-squares one)
       initial_model: null       # start from this trained model's weights (same hyper-parameters; a
                                 # charge head it lacks starts at zero charges)
       checkpoint_every: 50      # optimiser steps between checkpoints

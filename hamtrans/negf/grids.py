@@ -69,19 +69,28 @@ def window_nodes(lower: float, upper: float, core: tuple[float, float], resoluti
     lower, upper
         The whole interval (eV), e.g. :func:`hamtrans.negf.landauer.bias_window`.
     core
-        ``(start, stop)`` eV inside it where the window is open (e.g. ``μ_R − 10 kT …
-        μ_L + 10 kT``); sampled with a spacing ≤ ``resolution`` (eV).
+        ``(start, stop)`` eV where the window is open (e.g. the lower chemical potential
+        − 10 kT … the higher one + 10 kT); clipped to ``[lower, upper]``.
+    resolution
+        Largest node spacing (eV) on ``core``.
     tail_panels
-        Uniform Simpson panels on each of ``[lower, core[0]]`` and ``[core[1], upper]``.
+        Uniform Simpson panels (≥ 1) on each of ``[lower, core[0]]`` and ``[core[1], upper]``.
 
     Returns
     -------
     Increasing nodes, an odd number, consecutive triples forming Simpson panels, ``(n,)``.
+
+    Raises
+    ------
+    HamtransError
+        For a non-positive ``resolution``, fewer than one tail panel, or an empty core.
     """
     start, stop = max(lower, core[0]), min(upper, core[1])
     if not (resolution > 0 and upper > lower and stop > start):
         raise HamtransError(f"no grid on [{lower}, {upper}] eV with core [{core[0]}, {core[1]}] eV and "
                             f"resolution {resolution} eV")
+    if not (isinstance(tail_panels, int) and tail_panels >= 1):
+        raise HamtransError(f"tail_panels must be an integer ≥ 1, got {tail_panels!r}")
     panels = max(1, int(np.ceil((stop - start) / (2 * resolution))))
     pieces = [np.linspace(start, stop, 2 * panels + 1)]
     if start > lower:
@@ -114,18 +123,23 @@ def adaptive_simpson(
     absolute_tolerance, relative_tolerance
         Stop when the estimated error ≤ ``max(absolute, relative·|integral|)``.
     max_points
-        Budget; if reached, a warning is issued and ``converged`` is False.
+        Budget, the first pass included; if refinement reaches it, a warning is issued and
+        ``converged`` is False.
     """
     nodes = np.asarray(nodes, float)
     if nodes.ndim != 1 or nodes.size < 3 or nodes.size % 2 == 0 or np.any(np.diff(nodes) <= 0):
         raise HamtransError(f"adaptive_simpson needs an odd number (≥ 3) of increasing nodes, got {nodes.size}")
-    if not np.allclose(nodes[1::2], (nodes[0:-1:2] + nodes[2::2]) / 2, rtol=0, atol=1e-12 * np.ptp(nodes)):
+    if nodes.size > max_points:
+        raise HamtransError(f"the first pass has {nodes.size} nodes, more than max_points = {max_points}: "
+                            "use a coarser first pass (resolution)")
+    a, m, b = nodes[0:-1:2], nodes[1::2], nodes[2::2]
+    slack = 1e-9 * (b - a) + 8 * np.finfo(float).eps * np.maximum(np.abs(a), np.abs(b))
+    if np.any(np.abs(m - (a + b) / 2) > slack):
         raise HamtransError("every second node must be the midpoint of its Simpson panel")
     weight = weight or (lambda e: np.ones_like(e))
     values = np.asarray(evaluate(nodes), float)
     known = dict(zip(nodes.tolist(), values.tolist()))
     f = values * weight(nodes)
-    a, m, b = nodes[0:-1:2], nodes[1::2], nodes[2::2]
     fa, fm, fb = f[0:-1:2], f[1::2], f[2::2]
     error = np.abs((b - a) / 12 * (fa - 2 * fm + fb))
     simpson = (b - a) / 6 * (fa + 4 * fm + fb)

@@ -37,7 +37,7 @@ def bias_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, floa
 
 
 def open_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, float]:
-    """Energy interval (eV) outside which ``|f_L − f_R|`` < 5e-5 (``[μ_R, μ_L]`` at 0 K)."""
+    """Energy interval (eV) outside which ``|f_L − f_R|`` < 5e-5 (between the chemical potentials at 0 K)."""
     return min(mu_left, mu_right) - OPEN_KT * kt, max(mu_left, mu_right) + OPEN_KT * kt
 
 

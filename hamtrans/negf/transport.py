@@ -266,14 +266,14 @@ def current(
         its values on the end slabs set the lead shifts and so the bias.
     grid
         ``"adaptive"``: Simpson refinement to ``tolerance`` of a first pass that samples
-        the open window ``μ_R − 10 kT … μ_L + 10 kT`` every ``resolution`` eV and its
-        tails out to 30 kT with two panels each. ``"uniform"``: ``points`` energies
-        over the open window only (|f_L − f_R| < 5e-5 outside it; a fixed cost).
+        the open window (the lower chemical potential − 10 kT … the higher one + 10 kT)
+        every ``resolution`` eV and its tails out to 30 kT with two panels each.
+        ``"uniform"``: ``points`` energies over the open window only (|f_L − f_R| < 5e-5
+        outside it; a fixed cost).
     resolution
-        First-pass spacing (eV) of the adaptive grid; default kT (or 1/32 of the
-        window at 0 K). A resonance narrower than it can fall between two nodes and
-        be missed: tunnelling devices with quasi-bound states need meV (the VCM
-        validation uses 2 meV).
+        First-pass spacing (eV) of the adaptive grid; default kT, but at least 1/256 of
+        the open window (1/32 of the window at 0 K). A feature narrower than it with no
+        tails to lead refinement to it can fall between two nodes and be missed.
     tolerance, absolute_tolerance
         Relative and absolute (A) targets of the adaptive integral.
     options, overrides
@@ -296,6 +296,8 @@ def current(
     core = open_window(mu_left, mu_right, kt)
     evaluate = lambda e: transmission(biased, e, opts)
     if grid == "uniform":
+        if resolution is not None:
+            raise HamtransError("resolution= sets the adaptive grid's first pass; a uniform grid takes points=")
         energies = uniform_grid(*core, points)
         t = evaluate(energies)
         value = landauer_current(energies, t, mu_left, mu_right, kt)
@@ -307,7 +309,7 @@ def current(
     else:
         window = lambda e: fermi(e, mu_left, kt) - fermi(e, mu_right, kt)
     if resolution is None:
-        resolution = kt if kt > 0 else (upper - lower) / 32
+        resolution = max(kt, (core[1] - core[0]) / 256) if kt > 0 else (upper - lower) / 32
     nodes = window_nodes(lower, upper, core, resolution)
     result = adaptive_simpson(evaluate, nodes, weight=window, relative_tolerance=tolerance,
                               absolute_tolerance=absolute_tolerance / CONDUCTANCE_QUANTUM)
