@@ -31,14 +31,13 @@ def fermi(energies: np.ndarray, chemical_potential: float, kt: float) -> np.ndar
     return expit(-(energies - chemical_potential) / kt)
 
 
-def bias_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, float]:
-    """Energy interval (eV) outside which ``|f_L − f_R|`` < 1e-13."""
-    return min(mu_left, mu_right) - WINDOW_KT * kt, max(mu_left, mu_right) + WINDOW_KT * kt
+def bias_window(mu_left: float, mu_right: float, kt: float, beyond_kt: float = WINDOW_KT) -> tuple[float, float]:
+    """Energy interval (eV) from ``beyond_kt``·kT below the lower chemical potential to as far above the higher.
 
-
-def open_window(mu_left: float, mu_right: float, kt: float) -> tuple[float, float]:
-    """Energy interval (eV) outside which ``|f_L − f_R|`` < 5e-5 (between the chemical potentials at 0 K)."""
-    return min(mu_left, mu_right) - OPEN_KT * kt, max(mu_left, mu_right) + OPEN_KT * kt
+    Outside the default (``WINDOW_KT``) ``|f_L − f_R|`` < 1e-13; outside ``OPEN_KT`` it is < 5e-5
+    (where the window is open). At 0 K both are ``[min μ, max μ]``.
+    """
+    return min(mu_left, mu_right) - beyond_kt * kt, max(mu_left, mu_right) + beyond_kt * kt
 
 
 def landauer_current(energies: np.ndarray, transmission: np.ndarray, mu_left: float, mu_right: float, kt: float) -> float:

@@ -15,7 +15,7 @@ from hamtrans.negf.backend import Backend, get_backend
 from hamtrans.negf.bias import biased_device
 from hamtrans.negf.device import Device
 from hamtrans.negf.grids import adaptive_simpson, uniform_grid, window_nodes
-from hamtrans.negf.landauer import (CONDUCTANCE_QUANTUM, bias_window, fermi, landauer_current, open_window,
+from hamtrans.negf.landauer import (CONDUCTANCE_QUANTUM, OPEN_KT, bias_window, fermi, landauer_current,
                                    thermal_energy)
 from hamtrans.negf.leads import self_energy, surface_green_functions
 from hamtrans.negf.rgf import caroli_transmission, green_sweep, slab_matrices
@@ -293,7 +293,7 @@ def current(
     if mu_left == mu_right:
         return CurrentResult(0.0, 0.0, mu_left, mu_right, temperature, np.empty(0), np.empty(0), 0.0, True)
     lower, upper = bias_window(mu_left, mu_right, kt)
-    core = open_window(mu_left, mu_right, kt)
+    core = bias_window(mu_left, mu_right, kt, OPEN_KT)
     evaluate = lambda e: transmission(biased, e, opts)
     if grid == "uniform":
         if resolution is not None:
