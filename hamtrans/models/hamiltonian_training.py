@@ -158,11 +158,11 @@ def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
         count = max(1, int(round(dc.validation_fraction * len(train_records))))
         held_out = set(rng.choice(len(train_records), count, replace=False).tolist())
     train, kept = [], [k for k in range(len(train_records)) if k not in held_out]
-    for k, (name, record) in enumerate(train_records):
-        if k in held_out:
-            validation.extend(samples_from_record(record, config, model_basis, name))
-        else:
-            train.extend(samples_from_record(record, config, model_basis, name, structure=kept.index(k)))
+    for name, record in (train_records[k] for k in sorted(held_out)):
+        validation.extend(samples_from_record(record, config, model_basis, name))
+    for structure, k in enumerate(kept):
+        name, record = train_records[k]
+        train.extend(samples_from_record(record, config, model_basis, name, structure=structure))
     if dc.split == "slab" and dc.validation_fraction > 0 and len(train) > 1:
         count = max(1, int(round(dc.validation_fraction * len(train))))
         chosen = set(rng.choice(len(train), count, replace=False).tolist())
