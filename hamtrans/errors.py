@@ -39,3 +39,7 @@ class PartitionError(HamtransError):
 
 class TrainingError(HamtransError):
     """Training cannot go on (NaN loss, data that does not fit the model)."""
+
+
+class Cp2kError(HamtransError):
+    """CP2K is missing, failed, or its SCF did not converge with any of the mixings tried."""

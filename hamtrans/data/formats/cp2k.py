@@ -8,8 +8,11 @@
   "KS CSR write| ... periodic images".
 
 CP2K's image convention is ``S_R[i, j] = ⟨φ_i(r − τ_i)|φ_j(r − τ_j − R·cell)⟩``
-with τ the positions WRAPPED to fractional coordinates in [−0.5, 0.5); the
-loader wraps the structure the same way so graph shifts equal CP2K's ``R``.
+with τ the positions WRAPPED to fractional coordinates in [−0.5, 0.5). The
+loader keeps the structure's own positions (e.g. a device builder's frame with the
+electrodes at both ends of the cell) and maps each graph edge ``(i, j, S)`` to
+CP2K's image ``R = S + n_j − n_i``, where ``n`` is the integer cell shift that
+CP2K's wrapping applies to each atom (:func:`cp2k_image_shifts`).
 Matrices are in Hartree and CP2K's orbital order (standard real harmonics);
 both are converted here.
 """
@@ -30,7 +33,7 @@ from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.formats.csr import read_triplet_matrix
 from hamtrans.data.formats.dataset import Record
 from hamtrans.data.formats.structure_io import read_structure
-from hamtrans.data.graphs import Cutoff, build_graph
+from hamtrans.data.graphs import AtomGraph, Cutoff, build_graph
 from hamtrans.data.orbital_order import convert_matrix
 from hamtrans.data.reference.images import check_unique_images
 from hamtrans.errors import FileFormatError
@@ -48,6 +51,105 @@ def wrap_like_cp2k(atoms: Atoms) -> Atoms:
         frac[:, pbc] -= np.floor(frac[:, pbc] + 0.5)
         wrapped.positions = frac @ np.asarray(atoms.cell)
     return wrapped
+
+
+#: Fractional distance from the wrap boundary ±0.5 below which CP2K's wrapping is ambiguous.
+BOUNDARY_TOLERANCE = 1e-6
+
+
+def wrap_shifts(atoms: Atoms) -> np.ndarray:
+    """Integer cell shift ``n`` of each atom with ``r = w(r) + n·cell``, ``w`` = :func:`wrap_like_cp2k`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_atoms, 3)`` int64; zero along non-periodic axes.
+
+    Raises
+    ------
+    FileFormatError
+        An atom lies on the wrap boundary (fractional ±0.5 within
+        :data:`BOUNDARY_TOLERANCE`), where CP2K's rounding decides its image.
+    """
+    n = np.zeros((len(atoms), 3), dtype=np.int64)
+    if not np.any(atoms.pbc):
+        return n
+    pbc = np.asarray(atoms.pbc)
+    frac = atoms.cell.scaled_positions(atoms.positions)
+    centred = frac - np.floor(frac + 0.5)
+    edge = np.abs(np.abs(centred) - 0.5) < BOUNDARY_TOLERANCE
+    edge[:, ~pbc] = False
+    if edge.any():
+        a, k = (int(v) for v in np.argwhere(edge)[0])
+        raise FileFormatError(
+            f"atom {a} ({atoms[a].symbol}) lies on CP2K's wrap boundary (fractional {frac[a, k]:.6f} along cell "
+            f"vector {'ABC'[k]}): which image CP2K gives it is a rounding accident. Run CP2K on a structure shifted "
+            "off the boundary (hamtrans reference --code cp2k does this itself) and import those positions"
+        )
+    n[:, pbc] = np.rint(frac - centred).astype(np.int64)[:, pbc]
+    return n
+
+
+def cp2k_image_shifts(atoms: Atoms, edge_index: np.ndarray, shifts: np.ndarray,
+                      cp2k_positions: np.ndarray | None = None) -> np.ndarray:
+    """CP2K image ``R = S + n_j − n_i`` of each graph edge ``(i, j, S)`` built on ``atoms``' own positions.
+
+    Parameters
+    ----------
+    atoms
+        The structure in its own frame (not wrapped).
+    edge_index, shifts
+        Graph edges ``[i; j]`` (``(2, E)``) and their cell shifts ``S`` (``(E, 3)``).
+    cp2k_positions
+        ``(n_atoms, 3)`` Å positions CP2K was given, if they differ from ``atoms``' by a
+        rigid translation; ``n`` is CP2K's wrap of these.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(E, 3)`` int64 image vectors of CP2K's per-image files.
+    """
+    frame = atoms
+    if cp2k_positions is not None:
+        frame = atoms.copy()
+        frame.positions = np.asarray(cp2k_positions, dtype=np.float64)
+        moved = frame.positions - atoms.positions
+        if np.abs(moved - moved[0]).max(initial=0.0) > 1e-6:
+            raise FileFormatError("cp2k_positions must be the structure's positions translated rigidly")
+    n = wrap_shifts(frame)
+    return np.asarray(shifts, dtype=np.int64) + n[edge_index[1]] - n[edge_index[0]]
+
+
+def origin_shift(atoms: Atoms, margin: float = 1e-3) -> np.ndarray:
+    """A translation (Å) that moves every atom off CP2K's wrap boundary along the periodic axes.
+
+    Along each periodic cell vector the middle of the widest empty slab of
+    fractional coordinates is put on the boundary ±0.5 (of equally wide slabs, the
+    one nearest the boundary: the smallest move). Along axes where every atom is at
+    least ``margin`` (fractional) away from the boundary the shift is zero.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(3,)`` translation in Å to add to every position.
+    """
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    shift = np.zeros(3)
+    if not pbc.any() or len(atoms) == 0:
+        return shift
+    frac = atoms.cell.scaled_positions(atoms.positions)
+    for k in np.flatnonzero(pbc):
+        centred = frac[:, k] - np.floor(frac[:, k] + 0.5)
+        if np.all(np.abs(np.abs(centred) - 0.5) >= margin):
+            continue
+        values = np.sort(np.round(frac[:, k] % 1.0, 9) % 1.0)
+        gaps = np.round(np.diff(np.append(values, values[0] + 1.0)), 6)
+        middles = values + gaps / 2
+        moves = np.round((0.5 - middles + 0.5) % 1.0 - 0.5, 6)  # signed, in [-0.5, 0.5)
+        widest = np.flatnonzero(gaps == gaps.max())
+        best = widest[np.argmin(np.abs(moves[widest]))]  # of equal gaps the smallest move, then the first
+        shift[k] = moves[best]
+    return shift @ np.asarray(atoms.cell)
 
 
 def read_image_table(out_file: str | os.PathLike) -> dict[int, tuple[int, int, int]]:
@@ -106,6 +208,7 @@ def matrices_to_record(
     gamma: bool = True,
     name: str = "",
     source: str = "cp2k",
+    cp2k_positions: np.ndarray | None = None,
 ) -> Record:
     """Convert CP2K-order matrices (per image, or Γ-folded under ``(0, 0, 0)``) into a :class:`Record`.
 
@@ -114,19 +217,31 @@ def matrices_to_record(
     energy_unit
         ``'hartree'`` or ``'ev'`` for the Hamiltonian.
     gamma
-        Matrices are Γ-folded: requires an unambiguous cell (checked).
+        Matrices are Γ-folded: requires an unambiguous cell (checked). Otherwise
+        they are CP2K's per-image matrices, keyed by CP2K's image vector ``R``.
+    cp2k_positions
+        Per-image runs: the positions CP2K was given (Å), when they are ``atoms``'
+        translated (:func:`origin_shift`); default ``atoms.positions``.
+
+    Returns
+    -------
+    Record
+        With ``atoms`` as given (positions not wrapped: a device keeps its electrodes
+        at the cell ends) and edge shifts in that frame.
     """
     scale = {"hartree": Hartree, "ev": 1.0}.get(energy_unit.lower())
     if scale is None:
         raise FileFormatError(f"energy_unit must be 'hartree' or 'ev', not '{energy_unit}'")
     if gamma:
         check_unique_images(atoms, cutoff, image_range)
-    else:
-        atoms = wrap_like_cp2k(atoms)
     graph = build_graph(atoms, cutoff)
     if not gamma:
-        missing = {tuple(int(v) for v in shift) for shift in graph.shifts} - set(hamiltonian) - {(0, 0, 0)}
-        missing |= {tuple(int(v) for v in shift) for shift in graph.shifts} - set(overlap) - {(0, 0, 0)}
+        # the blocks of edge (i, j, S) between the structure's own positions are CP2K's image R
+        # between its wrapped positions; sample them through a graph labelled with R
+        cp2k_graph = AtomGraph(graph.edge_index, cp2k_image_shifts(atoms, graph.edge_index, graph.shifts, cp2k_positions),
+                               graph.vectors, graph.n_atoms)
+        needed = {tuple(int(v) for v in shift) for shift in cp2k_graph.shifts} - {(0, 0, 0)}
+        missing = (needed - set(hamiltonian)) | (needed - set(overlap))
         if missing:
             raise FileFormatError(
                 f"edges within the cutoff need images {sorted(missing)[:4]}{' ...' if len(missing) > 4 else ''} "
@@ -137,7 +252,8 @@ def matrices_to_record(
         converted = {s: convert_matrix(m * factor, basis, atoms.numbers, "cp2k") for s, m in images.items()}
         if gamma:
             return BlockSparseMatrix.from_gamma(converted[(0, 0, 0)], basis, atoms.numbers, graph)
-        return BlockSparseMatrix.from_images(converted, basis, atoms.numbers, graph)
+        sampled = BlockSparseMatrix.from_images(converted, basis, atoms.numbers, cp2k_graph)
+        return BlockSparseMatrix(basis, atoms.numbers, graph, sampled.onsite, sampled.edges)
 
     return Record(atoms, blocks(hamiltonian, scale), blocks(overlap, 1.0), source=source, name=name)
 

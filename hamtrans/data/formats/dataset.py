@@ -18,16 +18,21 @@ Layout (all lengths Å, energies eV, S dimensionless)::
         forces      (N,3)  optional, eV/Å
         stress      (6,)   optional, Voigt xx yy zz yz xz xy, eV/Å³
         charges     (N,)   optional, Mulliken partial charges, e
-        attrs: energy (eV, optional), fermi_level (eV, optional), source, name
+        attrs: energy (eV, optional), fermi_level (eV, optional), source, name,
+               wall_time (s, optional: time the reference took),
+               input_digest (optional: structure_digest of the input structure)
 
 Block shapes follow from ``numbers`` and the basis, so no offsets are stored.
 :class:`DatasetWriter` writes to ``<path>.partial`` and renames on close: a
 crashed run leaves the finished structures in the partial file, and a new
-writer with ``resume=True`` continues after them. :class:`Dataset` reads lazily.
+writer with ``resume=True`` continues after them (:meth:`DatasetWriter.check_resume`
+checks that the inputs and settings are those of the partial file).
+:class:`Dataset` reads lazily.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -62,6 +67,11 @@ class Record:
         Optional ``(N,)`` partial charges, e.
     source, name
         Provenance strings.
+    wall_time
+        Optional wall-clock seconds the reference calculation took.
+    input_digest
+        :func:`structure_digest` of the input structure ('' if unknown): lets a resumed
+        run check that it continues with the same structures.
     """
 
     def __init__(
@@ -76,6 +86,8 @@ class Record:
         source: str = "",
         name: str = "",
         charges: np.ndarray | None = None,
+        wall_time: float | None = None,
+        input_digest: str = "",
     ) -> None:
         self.atoms = atoms
         self.hamiltonian = hamiltonian
@@ -87,6 +99,8 @@ class Record:
         self.source = source
         self.name = name
         self.charges = charges
+        self.wall_time = wall_time
+        self.input_digest = input_digest
 
     @property
     def graph(self) -> AtomGraph | None:
@@ -94,12 +108,22 @@ class Record:
         return None if blocks is None else blocks.graph
 
     @classmethod
-    def from_reference(cls, result, name: str = "") -> "Record":
+    def from_reference(cls, result, name: str = "", input_digest: str = "") -> "Record":
         """Wrap a :class:`~hamtrans.data.reference.ReferenceResult`."""
         return cls(
             result.atoms, result.hamiltonian, result.overlap, result.energy, result.forces,
             result.stress, result.fermi_level, result.source, name, result.charges,
+            getattr(result, "wall_time", None), input_digest,
         )
+
+
+def structure_digest(atoms: Atoms) -> str:
+    """Short hash of numbers, positions (rounded to 1e-6 Å), cell and pbc of a structure."""
+    h = hashlib.sha256()
+    for array in (atoms.numbers.astype(np.int64), np.round(atoms.get_positions(), 6) + 0.0,
+                  np.round(np.asarray(atoms.cell, dtype=np.float64), 6) + 0.0, np.asarray(atoms.pbc, dtype=bool)):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()[:16]
 
 
 class DatasetWriter:
@@ -138,6 +162,52 @@ class DatasetWriter:
     def __len__(self) -> int:
         return len(self._file["structures"])
 
+    def check_resume(self, names: list[str], digests: list[str], settings: dict | None = None,
+                     may_differ: tuple[str, ...] = ()) -> int:
+        """Check a resumed file against this run's inputs; return how many are done.
+
+        Parameters
+        ----------
+        names, digests
+            Name and :func:`structure_digest` of every input structure, in order.
+        settings
+            This run's generator settings (compared with the stored ones, as JSON).
+        may_differ
+            Top-level settings keys that may change (e.g. SCF step limits); the file
+            keeps its stored settings.
+
+        Raises
+        ------
+        FileFormatError
+            Other settings, more stored structures than inputs, or a stored structure
+            whose name or digest differs from the input at its position.
+        """
+        if settings is not None:
+            stored = json.loads(self._file.attrs.get("settings", "{}"))
+            new = json.loads(json.dumps(settings))
+            for key in may_differ:
+                stored.pop(key, None)
+                new.pop(key, None)
+            if stored != new:
+                keys = sorted(k for k in set(stored) | set(new) if stored.get(k) != new.get(k))
+                raise FileFormatError(
+                    f"{self.partial} was written with other settings ({', '.join(keys)} differ): resume with the "
+                    "same options, or delete it to restart"
+                )
+        done = len(self)
+        if done > len(names):
+            raise FileFormatError(f"{self.partial} holds {done} structures but this run has only {len(names)} inputs")
+        for k, key in enumerate(sorted(self._file["structures"])):
+            attrs = self._file["structures"][key].attrs
+            stored_name, stored_digest = str(attrs.get("name", "")), str(attrs.get("input_digest", ""))
+            if stored_name != names[k] or (stored_digest and stored_digest != digests[k]):
+                raise FileFormatError(
+                    f"{self.partial}: structure {k} is '{stored_name}' but this run's input {k} is '{names[k]}'"
+                    f"{' with other atoms' if stored_name == names[k] else ''}: resume with the same structure "
+                    "files in the same order, or delete the partial file to restart"
+                )
+        return done
+
     def append(self, record: Record) -> None:
         """Write one structure and flush it to disk."""
         group = self._file["structures"].create_group(f"{len(self):06d}")
@@ -166,6 +236,10 @@ class DatasetWriter:
                 group.attrs[key] = float(value)
         group.attrs["source"] = record.source
         group.attrs["name"] = record.name
+        if record.wall_time is not None:
+            group.attrs["wall_time"] = float(record.wall_time)
+        if record.input_digest:
+            group.attrs["input_digest"] = record.input_digest
         self._file.flush()
 
     def close(self) -> Path:
@@ -244,6 +318,7 @@ class Dataset:
                 atoms, matrices.get("H"), matrices.get("S"), group.attrs.get("energy"),
                 optional.get("forces"), optional.get("stress"), group.attrs.get("fermi_level"),
                 str(group.attrs.get("source", "")), str(group.attrs.get("name", "")), optional.get("charges"),
+                group.attrs.get("wall_time"), str(group.attrs.get("input_digest", "")),
             )
         except (KeyError, OSError) as exc:
             raise FileFormatError(f"{self.path}: structure {index} is incomplete or corrupt ({exc})") from exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,8 @@ class ReferenceResult:
         (positive = fewer electrons than the neutral atom; whole GFN1 basis).
     source
         Code, version and method, e.g. ``'tblite 0.8.0 GFN1-xTB'``.
+    wall_time
+        Wall-clock seconds of the calculation (all SCF attempts), or ``None``.
     """
 
     atoms: Atoms
@@ -68,8 +71,9 @@ class ReferenceResult:
     forces: np.ndarray
     stress: np.ndarray | None
     fermi_level: float
-    charges: np.ndarray
+    charges: np.ndarray | None
     source: str
+    wall_time: float | None = None
 
 
 class TBLiteReference:
@@ -127,6 +131,9 @@ class TBLiteReference:
         self.basis = OrbitalBasis.named(basis)
         for z in self.basis.elements:
             self.basis.orbitals_within(self.full_basis, z)  # a basis that is no GFN1 sub-basis fails here
+
+    #: Keys of :meth:`describe` that a resumed data set may change (the SCF path only).
+    resumable_settings = ("max_iterations",)
 
     def describe(self) -> dict:
         """Settings stored with datasets."""
@@ -209,6 +216,7 @@ class TBLiteReference:
         self._check_supported(atoms)
         if blocks:
             check_unique_images(atoms, self.cutoff, self.image_range)
+        start = time.perf_counter()
         res = self._singlepoint(atoms)
         energy = float(res.get("energy")) * Hartree
         forces = -np.asarray(res.get("gradient")) * Hartree / Bohr
@@ -246,6 +254,7 @@ class TBLiteReference:
             fermi_level=mu,
             charges=np.asarray(res.get("charges"), dtype=np.float64),
             source=f"tblite {getattr(tblite, '__version__', '?')} {self.method}",
+            wall_time=time.perf_counter() - start,
         )
 
 
