@@ -2,7 +2,7 @@
 
 Commands
 --------
-reference     structures -> HDF5 dataset with GFN1-xTB H, S, energy, forces, stress
+reference     structures -> HDF5 dataset with reference H, S, energy, forces (GFN1-xTB or CP2K DFT)
 build-device  write a TiN|HfO2|Ti|TiN VCM device structure
 import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
 import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
@@ -51,29 +51,60 @@ def _basis_from_args(args):
     return OrbitalBasis.named(args.basis)
 
 
+def _reference_generator(args):
+    """TBLiteReference or Cp2kReference from the ``reference`` options."""
+    if args.code == "cp2k":
+        from hamtrans.data.reference import Cp2kReference
+
+        given = [f"--{k.replace('_', '-')}" for k in ("temperature", "max_iter", "mixer_damping") if getattr(args, k) is not None]
+        if given:
+            raise HamtransError(f"{', '.join(given)} set tblite options; for CP2K put them in --cp2k-settings (see docs/cp2k.md)")
+        return Cp2kReference(args.cp2k_settings, cutoff=args.cutoff, image_range=args.image_range)
+    if args.cp2k_settings is not None:
+        raise HamtransError("--cp2k-settings needs --code cp2k")
+    from hamtrans.data.reference import TBLiteReference
+
+    return TBLiteReference(
+        cutoff=args.cutoff, image_range=args.image_range,
+        electronic_temperature=300.0 if args.temperature is None else args.temperature,
+        max_iterations=300 if args.max_iter is None else args.max_iter, mixer_damping=args.mixer_damping,
+    )
+
+
 def cmd_reference(args) -> None:
     from tqdm import tqdm
 
     from hamtrans.data.formats import DatasetWriter, Record, read_structure
-    from hamtrans.data.reference import TBLiteReference
+    from hamtrans.data.formats.dataset import structure_digest
+    from hamtrans.data.reference.cp2k_backend import safe_name
 
     structures = []
     for path in args.structures:
         frames = read_structure(path, index=args.index)
         frames = frames if isinstance(frames, list) else [frames]
         structures += [(f"{Path(path).stem}:{k}", atoms) for k, atoms in enumerate(frames)]
-    generator = TBLiteReference(
-        cutoff=args.cutoff, image_range=args.image_range, electronic_temperature=args.temperature,
-        max_iterations=args.max_iter, mixer_damping=args.mixer_damping,
-    )
+    generator = _reference_generator(args)
+    if args.code == "cp2k":
+        from hamtrans.data.reference.cp2k_backend import find_executable
+
+        find_executable(generator.settings.executable)  # before any file is written
+    workdir = Path(args.workdir) if args.workdir else Path(args.output).with_name(Path(args.output).name + ".cp2k")
     writer = DatasetWriter(args.output, generator.basis, generator.describe(), resume=args.resume)
-    done = len(writer)
-    if done:
-        print(f"resuming: {done} of {len(structures)} structures already in {writer.partial}")
+    digests = [structure_digest(atoms) for _, atoms in structures]
     with writer:
-        for name, atoms in tqdm(structures[done:], initial=done, total=len(structures), unit="structure"):
-            result = generator.compute(atoms, blocks=not args.no_blocks)
-            writer.append(Record.from_reference(result, name=name))
+        done = writer.check_resume([name for name, _ in structures], digests, generator.describe(),
+                                   may_differ=generator.resumable_settings)
+        if done:
+            print(f"resuming: {done} of {len(structures)} structures already in {writer.partial}")
+        bar = tqdm(range(done, len(structures)), initial=done, total=len(structures), unit="structure")
+        for k in bar:
+            name, atoms = structures[k]
+            if args.code == "cp2k":
+                result = generator.compute(atoms, workdir / f"{k:06d}_{safe_name(name)}", blocks=not args.no_blocks)
+            else:
+                result = generator.compute(atoms, blocks=not args.no_blocks)
+            writer.append(Record.from_reference(result, name=name, input_digest=digests[k]))
+            bar.set_postfix_str(f"{name}: {result.wall_time:.1f} s")
     print(f"wrote {len(structures)} structures to {args.output}")
 
 
@@ -293,24 +324,29 @@ def cmd_demo(args) -> None:
     from hamtrans.demo import run_demo
 
     run_demo(Path(args.out), atoms=args.atoms, max_voltage=args.max_voltage, step=args.step,
-             backend="cupy" if args.gpu else "numpy", compare=not args.no_reference)
+             read_voltage=args.read_voltage, backend="cupy" if args.gpu else "numpy", check=not args.no_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hamtrans", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("reference", help="GFN1-xTB reference dataset from structure files (tblite)")
+    p = sub.add_parser("reference", help="reference dataset from structure files (GFN1-xTB by tblite, or DFT by CP2K)")
     p.add_argument("structures", nargs="+", help="structure files readable by ASE (extxyz, cif, POSCAR, ...)")
     p.add_argument("-o", "--output", required=True, help="dataset file (.h5)")
     p.add_argument("--index", default=":", help="frames to read from each file (ASE index, default all)")
     p.add_argument("--cutoff", type=parse_cutoff, default=5.0, help="graph cutoff Å, or per pair 'Hf-O=5.5,O-O=4,...'")
     p.add_argument("--image-range", type=float, default=12.0, help="Å beyond which Γ-folded blocks are negligible (12 Å for Hf in GFN1-xTB)")
-    p.add_argument("--temperature", type=float, default=300.0, help="electronic temperature, K")
-    p.add_argument("--max-iter", type=int, default=300, help="SCF iteration limit")
-    p.add_argument("--mixer-damping", type=float, default=None, help="SCF mixing damping (0.2 for interfaces)")
+    p.add_argument("--code", choices=["tblite", "cp2k"], default="tblite",
+                   help="tblite: GFN1-xTB (embedded, default); cp2k: PBE DFT with cp2k.psmp (docs/cp2k.md)")
+    p.add_argument("--cp2k-settings", default=None, help="YAML file of CP2K settings overriding the defaults (docs/cp2k.md)")
+    p.add_argument("--workdir", default=None, help="CP2K work directories (default OUTPUT.cp2k/, one per structure)")
+    p.add_argument("--temperature", type=float, default=None, help="tblite: electronic temperature, K (default 300)")
+    p.add_argument("--max-iter", type=int, default=None, help="tblite: SCF iteration limit (default 300)")
+    p.add_argument("--mixer-damping", type=float, default=None, help="tblite: SCF mixing damping (0.2 for interfaces)")
     p.add_argument("--no-blocks", action="store_true", help="energies/forces/stress only (small cells allowed)")
-    p.add_argument("--resume", action="store_true", help="continue OUTPUT.partial of an interrupted run")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUTPUT.partial of an interrupted run (same inputs and settings, checked)")
     p.set_defaults(func=cmd_reference)
 
     p = sub.add_parser("build-device", help="write a TiN|HfO2|Ti|TiN VCM device (extxyz)")
@@ -402,10 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the main job on embedded defaults")
     p.add_argument("--out", default="demo_out", help="output folder")
     p.add_argument("--atoms", type=int, default=None, help="scale the sweep's device to about this many atoms")
-    p.add_argument("--max-voltage", type=float, default=1.0, help="sweep amplitude, V")
-    p.add_argument("--step", type=float, default=0.5, help="voltage step, V (smaller: more points)")
+    p.add_argument("--max-voltage", type=float, default=1.0, help="sweep amplitude, V (default 1.0)")
+    p.add_argument("--step", type=float, default=0.2, help="voltage step, V (default 0.2; a multiple of 0.05)")
+    p.add_argument("--read-voltage", type=float, default=0.2, help="read voltage, V (default 0.2; a sweep point)")
     p.add_argument("--gpu", action="store_true", help="NEGF sweeps with cupy on the GPU")
-    p.add_argument("--no-reference", action="store_true", help="skip the reference (tblite) comparison")
+    p.add_argument("--no-check", action="store_true", help="skip the read current's denser-lattice check")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -3,33 +3,32 @@
 A resistive-switching I–V of a TiN | HfO2 | TiN valence-change-memory nanowire from
 the SHIPPED Hamiltonian model, with no training, no DFT code and no GPU:
 
-1. build the pristine device (8.48 Å TiN cross-section, 12.72 Å TiN electrode
-   segments, 5 Å HfO2, 12 Å vacuum; 219 atoms);
-2. kinetic Monte Carlo of oxygen vacancies under a short SET/RESET sweep
-   (0 → +V → 0 → −V → 0), each point's structure going through the shipped model
-   ``vcm-gfn1-8`` (8 Å blocks, restricted to the ``gfn1-xtb-compact`` transport basis)
-   and the NEGF engine (leads continuing the cell across its boundary, Fermi level from
-   their bands): :class:`hamtrans.kmc.SwitchingSweep`;
-3. on the sweep's starting structure (random vacancies): current at ``+max_voltage/2``
-   and T(E) from the model against the GFN1-xTB reference (tblite) of the same
-   structure; the reference SCF runs on the second core while the sweep runs;
-4. ``demo_out/``: ``device.extxyz``, ``snapshot.extxyz``, ``trajectory.h5``, ``iv.dat``,
-   ``iv.png``, ``conductance.png``, ``transmission.dat``, ``transmission.png``,
-   ``summary.json``.
+1. the pristine device: 8.48 Å TiN cross-section, 16.96 Å TiN electrode segments
+   (their lead principal layers lie beyond the model's reach of the oxide, so every
+   snapshot has the same leads), 10 Å HfO2, 12 Å vacuum;
+2. kinetic Monte Carlo of oxygen vacancies under a voltage ramp 0 → +V → 0 → −V → 0
+   (:class:`hamtrans.kmc.SwitchingSweep`): Poisson field of the charged defects, the
+   left electrode as oxygen reservoir, local Joule heating from the current of each
+   point; every point's structure goes through the shipped model ``vcm-gfn1-8``
+   (8 Å blocks, ``gfn1-xtb-compact`` transport basis) and the NEGF engine (leads
+   continuing the cell, Fermi level from their bands, an energy lattice shared by all
+   currents with the lead surfaces kept across snapshots);
+3. reads at ±``read_voltage`` on both sides of SET and RESET (on a twice finer energy
+   lattice), and a check of the LRS read current against a lattice twice finer again;
+4. ``demo_out/``: ``device.extxyz``, ``trajectory.h5``, ``iv.dat``, ``iv.png``,
+   ``conductance.png``, ``summary.json`` (the reads and their ratio, the check,
+   the filament metrics, the timings).
 
-About 7 minutes on 2 cores: the reference SCF (~5 min) overlaps the sweep (~35 s per
-biased point). ``atoms=`` scales the sweep's device up through its cross-section
-(the comparison stays on the default-size device), more voltage points come from
-``step``, and ``backend="cupy"`` runs the NEGF on a GPU.
+``atoms=`` scales the device up through its cross-section, ``step``/``max_voltage``
+change the sweep (``read_voltage`` must stay a point of it), and ``backend="cupy"``
+runs the NEGF on a GPU.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,29 +36,34 @@ import numpy as np
 from ase.io import write
 
 from hamtrans.atomic_files import atomic_write
-from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.structures import A_TIN, DeviceSpec, build_vcm_device
-from hamtrans.kmc.engine import KMCState
 from hamtrans.kmc.iv_config import DEFAULT_DEVICE, parse_iv_config
-from hamtrans.kmc.lattice import OxideLattice
+from hamtrans.kmc.iv_report import reads
 from hamtrans.kmc.switching import SwitchingSweep
-from hamtrans.negf import SweepOptions
+from hamtrans.kmc.trajectory import read_frames
 
-#: The demo device: electrode segments long enough that the cell's end principal layers
-#: (8.48 Å) hold TiN only, so the leads can continue the cell across its boundary.
-DEMO_DEVICE = replace(DEFAULT_DEVICE, electrode_length=12.72, oxide_length=5.0)
+#: The demo device: 10 Å of oxide between electrode segments whose end principal layers (8.48 Å) are more
+#: than the model's 8 Å reach away from any oxygen site.
+DEMO_DEVICE = replace(DEFAULT_DEVICE, electrode_length=16.96, oxide_length=10.0)
 #: The shipped model and the transport sub-basis the demo uses.
 DEMO_MODEL = "vcm-gfn1-8"
 DEMO_BASIS = "gfn1-xtb-compact"
 #: Broadening (eV) of the Sancho–Rubio leads: 8× cheaper than the eigenmode solve on 320-orbital TiN layers.
 DEMO_ETA = 1e-5
-#: Uniform energies per current (over μ_R − 10 kT … μ_L + 10 kT) and per T(E) plot.
-CURRENT_POINTS = 17
-SPECTRUM_POINTS = 21
+#: Spacing (eV) of the energy lattice of every current, a finer one at the reads and half of that for the
+#: convergence check. The sweep's voltages are multiples of 0.2 V, so V/2 is a multiple of every spacing and
+#: all currents share lead energies.
+LATTICE_SPACING = 0.025
+READ_SPACING = 0.0125
+#: Ramp rate (V/s) and SET compliance current (A) of the sweep, as in a quasi-static I–V measurement.
+RAMP_RATE = 1000.0
+COMPLIANCE = 1e-5
+#: Largest relative difference accepted between the read current and the denser lattice.
+CONVERGENCE_TOLERANCE = 0.10
 
 
-def demo_config(out: Path, atoms: int | None = None, max_voltage: float = 1.0, step: float = 0.5,
-                backend: str = "numpy", device: DeviceSpec = DEMO_DEVICE) -> dict:
+def demo_config(out: Path, atoms: int | None = None, max_voltage: float = 1.0, step: float = 0.2,
+                read_voltage: float = 0.2, backend: str = "numpy", device: DeviceSpec = DEMO_DEVICE) -> dict:
     """The ``hamtrans iv`` configuration of the demo sweep (a YAML-able mapping)."""
     if atoms is not None:
         base = len(build_vcm_device(device))
@@ -70,17 +74,22 @@ def demo_config(out: Path, atoms: int | None = None, max_voltage: float = 1.0, s
     spec["cross_section"] = list(spec["cross_section"])
     return {
         "device": spec,
-        "kmc": {"vacancy_fraction": 0.15, "seed": 1, "hold_time": 1e-3, "max_events": 200,
-                "barriers": {"temperature": 600.0}},
-        "sweep": {"max_voltage": max_voltage, "min_voltage": -max_voltage, "step": step},
-        "transport": {"hamiltonian": DEMO_MODEL, "basis": DEMO_BASIS, "leads": "periodic",
-                      "points": CURRENT_POINTS, "eta": DEMO_ETA, "lead_method": "sancho-rubio", "backend": backend},
+        "kmc": {"vacancy_fraction": 0.05, "seed": 1, "max_events": 2000},
+        "electrostatics": {"charges": True},
+        "heating": {"model": "local", "tolerance": 25.0, "max_iterations": 2},
+        "sweep": {"max_voltage": max_voltage, "min_voltage": -max_voltage, "step": step, "rate": RAMP_RATE,
+                  "read_voltage": read_voltage, "compliance": COMPLIANCE},
+        "transport": {"hamiltonian": DEMO_MODEL, "basis": DEMO_BASIS, "leads": "periodic", "lattice": True,
+                      "resolution": LATTICE_SPACING, "read_resolution": READ_SPACING, "eta": DEMO_ETA,
+                      "lead_method": "sancho-rubio",
+                      "backend": backend},
         "output": {"directory": str(out)},
     }
 
 
-def run_demo(out: Path, atoms: int | None = None, max_voltage: float = 1.0, step: float = 0.5,
-             backend: str = "numpy", compare: bool = True, device: DeviceSpec = DEMO_DEVICE) -> dict:
+def run_demo(out: Path, atoms: int | None = None, max_voltage: float = 1.0, step: float = 0.2,
+             read_voltage: float = 0.2, backend: str = "numpy", check: bool = True,
+             device: DeviceSpec = DEMO_DEVICE) -> dict:
     """Run the demo and return its summary (also written to ``out/summary.json``).
 
     Parameters
@@ -88,128 +97,84 @@ def run_demo(out: Path, atoms: int | None = None, max_voltage: float = 1.0, step
     out
         Output folder (created; an interrupted sweep resumes from its trajectory).
     atoms
-        Approximate atom count of the sweep's device (default: the ~150-atom wire).
-    max_voltage, step
-        Sweep amplitude and spacing (V).
+        Approximate atom count of the device (default: the ~300-atom wire).
+    max_voltage, step, read_voltage
+        Sweep amplitude, spacing and read voltage (V).
     backend
         ``"numpy"`` or ``"cupy"`` for the NEGF sweeps.
-    compare
-        Also compute the reference (tblite) on the starting snapshot and compare.
+    check
+        Recompute the LRS read current on a twice denser energy lattice.
     device
-        The device (its cross-section is the comparison's; ``atoms`` scales the sweep's).
+        The device (``atoms`` scales its cross-section).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    config = parse_iv_config(demo_config(out, atoms, max_voltage, step, backend, device))
+    config = parse_iv_config(demo_config(out, atoms, max_voltage, step, read_voltage, backend, device))
     timings = {}
     start = time.perf_counter()
     pristine = build_vcm_device(config.device)
     write(out / "device.extxyz", pristine, format="extxyz")
     print(f"device: {pristine.get_chemical_formula()}, {len(pristine)} atoms, "
           f"cell {pristine.cell.lengths().round(2)} Å; model {DEMO_MODEL} ({DEMO_BASIS} basis)", flush=True)
-
-    sweep = SwitchingSweep(config, _hamiltonian(), progress=True)
-    snapshot = _comparison_snapshot(config, device)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # tblite releases the GIL: the SCF uses the second core
-        reference = pool.submit(_reference_blocks, snapshot) if compare else None
-        frames = sweep.run()
-        timings["kmc_transport_sweep_s"] = time.perf_counter() - start
-        if compare:
-            start = time.perf_counter()
-            comparison = _compare(out, snapshot, reference, max_voltage / 2,
-                                  SweepOptions(eta=DEMO_ETA, lead_method="sancho-rubio", backend=backend))
-            timings["reference_comparison_s"] = time.perf_counter() - start
-
+    sweep = SwitchingSweep(config, progress=True)
+    sweep.run()
+    frames = read_frames(out / "trajectory.h5")
+    timings["kmc_transport_sweep_s"] = time.perf_counter() - start
+    found = reads(frames, read_voltage)
     summary = {
         "device": {"atoms": len(pristine), "composition": pristine.get_chemical_formula(),
-                   "cell_angstrom": pristine.cell.lengths().round(4).tolist()},
+                   "cell_angstrom": pristine.cell.lengths().round(4).tolist(), "oxygen_sites": sweep.lattice.n_sites},
         "model": DEMO_MODEL, "basis": DEMO_BASIS,
-        "sweep": [{"voltage_V": f["voltage"], "time_s": f["time"], "current_A": f["current"],
-                   "vacancies": int(np.count_nonzero(~f["occupied"]))} for f in frames],
+        "sweep": [_point(f) for f in frames],
+        "reads": found,
+        "read_ratio": found["set"]["ratio"] if found else None,
+        "lead_cache": {"hits": sweep.lead_cache.hits, "misses": sweep.lead_cache.misses},
     }
-    if compare:
-        summary["comparison"] = comparison
+    if check and found:
+        start = time.perf_counter()
+        summary["convergence"] = _check_read(sweep, frames[found["set"]["points"][1]], read_voltage)
+        timings["convergence_check_s"] = time.perf_counter() - start
     summary["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     atomic_write(out / "summary.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n"))
     _print_summary(out, summary)
     return summary
 
 
-def _hamiltonian() -> HamiltonianCalculator:
-    return HamiltonianCalculator(model=DEMO_MODEL, basis=DEMO_BASIS)
+def _point(frame: dict) -> dict:
+    keys = ("reservoir", "temperature_K", "gap", "spanning", "left_cluster", "right_cluster", "iterations")
+    return {"voltage_V": frame["voltage"], "time_s": frame["time"], "current_A": frame["current"],
+            "vacancies": int(np.count_nonzero(~frame["occupied"])), **{k: frame[k] for k in keys if k in frame}}
 
 
-def _comparison_snapshot(config, device: DeviceSpec):
-    """The sweep's starting structure on the unscaled device (same vacancy share and seed)."""
-    lattice = OxideLattice.from_device(build_vcm_device(replace(config.device, cross_section=device.cross_section)))
-    return lattice.structure(KMCState.initial(lattice, config.kmc.vacancy_fraction, config.kmc.seed).occupied)
+def _check_read(sweep: SwitchingSweep, frame: dict, voltage: float) -> dict:
+    """The LRS read current against the same snapshot on a lattice of half the read spacing."""
+    from hamtrans.kmc.engine import KMCState
 
-
-def _reference_blocks(snapshot) -> HamiltonianCalculator:
-    """A reference calculator that has already computed ``snapshot`` (GFN1-xTB, 8 Å blocks)."""
-    reference = HamiltonianCalculator(reference="gfn1-xtb", reference_options={
-        "cutoff": 8.0, "image_range": 12.0, "basis": DEMO_BASIS})
-    reference.get_property("hamiltonian", snapshot)
-    return reference
-
-
-def _compare(out: Path, snapshot, reference, voltage: float, options: SweepOptions) -> dict:
-    """Model vs reference current at ``voltage`` and T(E) on ``snapshot``."""
-    write(out / "snapshot.extxyz", snapshot, format="extxyz")
-    results, spectra = {}, {}
-    for name in ("model", "reference"):
-        # stderr: the reference SCF in the other thread silences stdout (tblite writes to fd 1)
-        print(f"comparison: {name} H on the {len(snapshot)}-atom snapshot at {voltage:+.2f} V ...",
-              file=sys.stderr, flush=True)
-        hamiltonian = _hamiltonian() if name == "model" else reference.result()  # waits for the reference SCF
-        start = time.perf_counter()
-        calc = TransportCalculator(hamiltonian, axis="x", bias=voltage, electrode="periodic", lead_cell=A_TIN,
-                                   points=CURRENT_POINTS, sweep=options)
-        current = float(calc.get_property("current", snapshot))
-        fermi = calc.fermi_level
-        calc.energies = np.linspace(fermi - 1.0, fermi + 1.0, SPECTRUM_POINTS)
-        transmission = calc.get_property("transmission", snapshot)
-        spectra[name] = (calc.energies - fermi, transmission)
-        results[name] = {"current_A": current, "fermi_level_eV": fermi,
-                         "transmission_at_fermi": float(transmission[SPECTRUM_POINTS // 2]),
-                         "transport_seconds": round(time.perf_counter() - start, 1)}
-    results["log10_current_ratio"] = float(np.log10(abs(results["model"]["current_A"]) /
-                                                    abs(results["reference"]["current_A"])))
-    results["voltage_V"], results["atoms"] = voltage, len(snapshot)
-    _write_spectra(out, spectra, voltage)
-    return results
-
-
-def _write_spectra(out: Path, spectra: dict, voltage: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    energies = spectra["model"][0]
-    table = np.column_stack([energies, spectra["model"][1], spectra["reference"][1]])
-    header = f"E - E_F (eV)  T_model  T_reference   (bias {voltage:+.2f} V, each relative to its own E_F)"
-    atomic_write(out / "transmission.dat", lambda p: np.savetxt(p, table, fmt="%.6e", header=header))
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
-    for name, style in (("reference", "-k"), ("model", "--r")):
-        ax.semilogy(spectra[name][0], np.maximum(spectra[name][1], 1e-12), style, label=name)
-    ax.set(xlabel="E − E_F (eV)", ylabel="T(E)", title=f"snapshot at {voltage:+.2f} V")
-    ax.legend()
-    fig.tight_layout()
-    atomic_write(out / "transmission.png", lambda p: fig.savefig(p, format="png"))
-    plt.close(fig)
+    state = KMCState(frame["occupied"], frame["ions"])
+    structure = sweep.lattice.structure(state.occupied)
+    dense = float(sweep.transport(voltage, resolution=READ_SPACING / 2).get_property("current", structure))
+    relative = abs(frame["current"] - dense) / abs(dense)
+    return {"voltage_V": voltage, "read_A": frame["current"], "dense_A": dense,
+            "spacing_eV": [READ_SPACING, READ_SPACING / 2], "relative_difference": relative,
+            "tolerance": CONVERGENCE_TOLERANCE, "converged": bool(relative <= CONVERGENCE_TOLERANCE)}
 
 
 def _print_summary(out: Path, summary: dict) -> None:
-    print("\nhamtrans demo: I-V sweep")
-    for point in summary["sweep"]:
-        print(f"  {point['voltage_V']:+5.2f} V  t = {point['time_s']:.2e} s  I = {point['current_A']:+.3e} A  "
-              f"vacancies {point['vacancies']}")
-    if "comparison" in summary:
-        c = summary["comparison"]
-        print(f"model vs reference at {c['voltage_V']:+.2f} V ({c['atoms']} atoms): "
-              f"I = {c['model']['current_A']:.3e} vs {c['reference']['current_A']:.3e} A "
-              f"(log10 ratio {c['log10_current_ratio']:+.2f})")
+    print("\nhamtrans demo: resistive-switching I-V sweep")
+    for p in summary["sweep"]:
+        print(f"  {p['voltage_V']:+5.2f} V  t = {p['time_s']:.2e} s  I = {p['current_A']:+.3e} A  "
+              f"vacancies {p['vacancies']:2d}  reservoir {p.get('reservoir', 0):2d}  "
+              f"gap {p.get('gap', float('nan')):5.1f} Å  T_max {p.get('temperature_K', float('nan')):6.0f} K")
+    found = summary["reads"]
+    if found:
+        for name in ("set", "reset"):
+            r = found[name]
+            print(f"{name.upper()} reads at {'+' if name == 'set' else '-'}{found['read_voltage_V']:.2f} V: "
+                  f"LRS {r['lrs_A']:+.3e} A, HRS {r['hrs_A']:+.3e} A, ratio {r['ratio']:.2f}")
+    if "convergence" in summary:
+        c = summary["convergence"]
+        print(f"read current against a twice denser energy lattice: {c['read_A']:.3e} vs {c['dense_A']:.3e} A "
+              f"({100 * c['relative_difference']:.1f} %, tolerance {100 * c['tolerance']:.0f} %)")
     print(f"timings (s): {summary['timings_s']}")
     print(f"\noutputs in {out.resolve()}/ (device.extxyz, trajectory.h5, iv.dat, iv.png, conductance.png, "
-          "transmission.dat, transmission.png, summary.json)")
+          "summary.json)")

@@ -45,12 +45,19 @@ def test_zero_field_vacancy_distribution_stays_uniform(lattice):
 
 
 def test_field_drives_vacancies_to_the_grounded_side_and_ions_to_the_positive(lattice):
-    kmc = KineticMonteCarlo(lattice, Barriers(generation=1.2, temperature=600))
     x = lattice.site_positions[:, 0]
+    # vacancies already in the oxide, no generation and no exchange with the electrode: pure drift
+    drift = KineticMonteCarlo(lattice, Barriers(generation=10.0, interface_generation=10.0, vacancy_hop=1.2,
+                                                temperature=600))
     state = KMCState.initial(lattice, 0.1, seed=1)
     start = x[~state.occupied].mean()
-    kmc.run(state, voltage=3.0, max_events=1500)
+    drift.run(state, voltage=3.0, max_events=1500)
     assert x[~state.occupied].mean() > start + 2.0  # V_O²⁺ toward the grounded right electrode
+    # field-assisted Frenkel pairs: their ions go the other way
+    kmc = KineticMonteCarlo(lattice, Barriers(generation=1.2, recombination=0.6, interface_generation=10.0,
+                                              electrode_release=10.0, temperature=600))
+    state = KMCState.initial(lattice, 0.1, seed=1)
+    kmc.run(state, voltage=3.0, max_events=1500)
     assert state.events[0] > 0  # field-assisted generation happened
     if state.ions.any():
         assert lattice.interstitial_positions[state.ions, 0].mean() < x.mean()  # O²⁻ toward the positive left

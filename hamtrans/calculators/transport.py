@@ -66,6 +66,10 @@ class TransportCalculator(Calculator):
         Integrate the current on this many uniform energies over the open bias window
         (10 kT beyond the chemical potentials) instead (a fixed cost per current;
         ``None``: adaptive); not together with ``resolution``.
+    lattice
+        Integrate the current on the energies ``E_F + k·resolution`` covering the open
+        window instead (:func:`hamtrans.negf.current` with ``grid="lattice"``): a sweep
+        whose biases are even multiples of ``resolution`` shares all its lead energies.
     sweep
         :class:`hamtrans.negf.SweepOptions` (η, lead method, backend, MPI communicator, ...).
     """
@@ -77,7 +81,7 @@ class TransportCalculator(Calculator):
                  lead_cell: float | None = None, lead_tolerance: float = 1e-4, tolerance: float = 1e-3,
                  sweep: SweepOptions | None = None, electrode=None, electrode_tolerance: float = 0.25,
                  align_electrodes: bool = True, points: int | None = None, resolution: float | None = None,
-                 **kwargs) -> None:
+                 lattice: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(hamiltonian, HamiltonianCalculator):
             raise HamtransError("hamiltonian= must be a HamiltonianCalculator")
@@ -92,7 +96,9 @@ class TransportCalculator(Calculator):
         self.electrode_tolerance, self.align_electrodes = electrode_tolerance, align_electrodes
         if points and resolution is not None:
             raise HamtransError("give points= (uniform current grid) or resolution= (adaptive), not both")
-        self.points, self.resolution = points, resolution
+        if points and lattice:
+            raise HamtransError("give points= (uniform current grid) or lattice=True (energy lattice), not both")
+        self.points, self.resolution, self.lattice = points, resolution, lattice
         self.electrode: Electrode | None = None
         self.electrode_fermi_level: float | None = None
 
@@ -114,8 +120,12 @@ class TransportCalculator(Calculator):
             self.results["energies"] = energies
             self.results["transmission"] = transmission(biased_device(self.device, self.bias), energies, self.sweep)
         if "current" in properties:
-            grid = {"grid": "uniform", "points": self.points} if self.points else \
-                {"tolerance": self.tolerance, "resolution": self.resolution}
+            if self.lattice:
+                grid = {"grid": "lattice", "resolution": self.resolution}
+            elif self.points:
+                grid = {"grid": "uniform", "points": self.points}
+            else:
+                grid = {"tolerance": self.tolerance, "resolution": self.resolution}
             result = current(self.device, self.bias, self.temperature, fermi, options=self.sweep, **grid)
             self.results["current"] = result.current
             self.results["current_result"] = result

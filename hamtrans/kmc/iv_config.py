@@ -12,14 +12,34 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
     kmc:
       vacancy_fraction: 0.1     # initial random vacancies (share of the oxide O sites)
       seed: 0
-      hold_time: 1.0e-3         # s at each voltage point (the sweep rate is step / hold_time)
+      hold_time: 1.0e-3         # s at each voltage point (or give sweep.rate)
       max_events: 500           # cap per voltage point (the clock stops at the last event)
-      barriers: {}              # hamtrans.kmc.Barriers keys: generation, recombination,
-                                #   vacancy_hop, ion_hop (eV), attempt_frequency (Hz), temperature (K)
+      barriers: {}              # hamtrans.kmc.Barriers keys: generation, interface_generation,
+                                #   recombination, vacancy_hop, ion_hop, electrode_release (eV),
+                                #   attempt_frequency (Hz), temperature (K: the ambient)
+      interface_width: 4.0      # Å from the active electrode: the layer that exchanges O with it
+      active_electrode: left    # the oxygen reservoir: left (biased) or right (grounded)
+      screening: true           # conducting vacancies/ions are neutral (DeviceKMC's rule)
+    electrostatics:
+      charges: true             # Poisson with the defect charges; false: the linear drop
+      permittivity: 23.0        # relative permittivity of the oxide (HfO2)
+      grid_spacing: 0.7         # Å (Poisson and heat grids)
+      charge_width: 3.5         # Å, Gaussian width of a defect charge
+    heating:
+      model: none               # none, global (T = T0 + R_th P) or local (steady heat equation)
+      thermal_resistance: 1.0e7 # K/W (global)
+      oxide_conductivity: 0.5   # W/(m K) (local)
+      vacancy_conductivity: 5.0 # W/(m K) near vacancies (local)
+      grid_spacing: 1.0         # Å of the heat grid (local)
+      tolerance: 10.0           # K: largest site-temperature change accepted by the current/heat loop
+      max_iterations: 3         # KMC holds per point in that loop
     sweep:
       max_voltage: 2.0          # V: 0 -> max_voltage -> 0 -> min_voltage -> 0
       min_voltage: -2.0
       step: 0.5                 # V between points
+      rate: null                # V/s; sets the hold per point to step / rate (instead of kmc.hold_time)
+      read_voltage: null        # V (> 0, a point of the sweep): reads at ±read_voltage on each branch
+      compliance: null          # A: current limit of the source on the SET branch (V > 0)
     transport:
       hamiltonian: vcm-gfn1     # model file, shipped model name, or gfn1-xtb (the reference)
       basis: null               # sub-basis for transport, e.g. gfn1-xtb-compact (positive-definite S)
@@ -31,6 +51,9 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
       tolerance: 0.01           # relative tolerance of the adaptive current integral
       resolution: null          # eV between the adaptive grid's first energies (null: kT at 300 K)
       points: null              # or a number of uniform energies over μ_R − 10 kT … μ_L + 10 kT (fixed cost)
+      lattice: false            # true: energies E_F + k·resolution over that window; with voltages that are
+                                #   even multiples of resolution, every lead energy is solved once per sweep
+      read_resolution: null     # eV: a finer spacing for the currents at ±sweep.read_voltage (lattice only)
       eta: 0.0                  # eV
       lead_method: eigenmode    # or sancho-rubio (needs eta > 0)
       backend: numpy            # or cupy: the NEGF sweeps on a GPU
@@ -51,6 +74,7 @@ import numpy as np
 
 from hamtrans.config import ConfigError, as_dict, check_keys, load_raw, section
 from hamtrans.data.structures import DeviceSpec
+from hamtrans.errors import HamtransError
 from hamtrans.kmc.engine import Barriers
 
 
@@ -61,6 +85,28 @@ class KMCSection:
     hold_time: float = 1e-3
     max_events: int = 500
     barriers: dict = field(default_factory=dict)
+    interface_width: float = 4.0
+    active_electrode: str = "left"
+    screening: bool = True
+
+
+@dataclass(frozen=True)
+class ElectrostaticsSection:
+    charges: bool = True
+    permittivity: float = 23.0
+    grid_spacing: float = 0.7
+    charge_width: float = 3.5
+
+
+@dataclass(frozen=True)
+class HeatingSection:
+    model: str = "none"
+    thermal_resistance: float = 1e7
+    oxide_conductivity: float = 0.5
+    vacancy_conductivity: float = 5.0
+    grid_spacing: float = 1.0
+    tolerance: float = 10.0
+    max_iterations: int = 3
 
 
 @dataclass(frozen=True)
@@ -68,6 +114,9 @@ class SweepSection:
     max_voltage: float = 2.0
     min_voltage: float = -2.0
     step: float = 0.5
+    rate: float | None = None
+    read_voltage: float | None = None
+    compliance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +129,8 @@ class TransportSection:
     tolerance: float = 1e-2
     resolution: float | None = None
     points: int | None = None
+    lattice: bool = False
+    read_resolution: float | None = None
     eta: float = 0.0
     lead_method: str = "eigenmode"
     backend: str = "numpy"
@@ -105,10 +156,17 @@ class IVConfig:
     sweep: SweepSection = SweepSection()
     transport: TransportSection = TransportSection()
     output: OutputSection = OutputSection()
+    electrostatics: ElectrostaticsSection = ElectrostaticsSection()
+    heating: HeatingSection = HeatingSection()
 
     @property
     def barriers(self) -> Barriers:
         return Barriers(**self.kmc.barriers)
+
+    @property
+    def hold_time(self) -> float:
+        """Seconds at each voltage point: ``step / rate`` for a ramp, else ``kmc.hold_time``."""
+        return self.sweep.step / self.sweep.rate if self.sweep.rate else self.kmc.hold_time
 
     def voltages(self) -> np.ndarray:
         """The sweep 0 → max → 0 → min → 0 in steps of ``sweep.step`` (V)."""
@@ -118,7 +176,8 @@ class IVConfig:
         device = as_dict(self.device)
         del device["vacancies"]
         return {"device": device, "kmc": as_dict(self.kmc), "sweep": as_dict(self.sweep),
-                "transport": as_dict(self.transport), "output": as_dict(self.output)}
+                "transport": as_dict(self.transport), "output": as_dict(self.output),
+                "electrostatics": as_dict(self.electrostatics), "heating": as_dict(self.heating)}
 
 
 def voltage_schedule(max_voltage: float, min_voltage: float, step: float) -> np.ndarray:
@@ -158,10 +217,21 @@ def parse_iv_config(raw: dict) -> IVConfig:
         raise ConfigError(f"kmc.vacancy_fraction must be in [0, 1), got {kmc.vacancy_fraction}")
     if kmc.hold_time <= 0 or kmc.max_events < 0:
         raise ConfigError("kmc.hold_time must be positive and kmc.max_events non-negative")
+    if kmc.active_electrode not in ("left", "right"):
+        raise ConfigError(f"kmc.active_electrode must be 'left' or 'right', not '{kmc.active_electrode}'")
+    if not kmc.interface_width > 0:
+        raise ConfigError(f"kmc.interface_width must be a positive length (Å), not {kmc.interface_width}")
+    try:
+        Barriers(**kmc.barriers)
+    except HamtransError as error:
+        raise ConfigError(f"kmc.barriers: {error}") from None
     config = IVConfig(device, kmc, section(SweepSection, raw.get("sweep"), "sweep"),
                       section(TransportSection, raw.get("transport"), "transport"),
-                      section(OutputSection, raw.get("output"), "output"))
-    config.voltages()  # validates the sweep
+                      section(OutputSection, raw.get("output"), "output"),
+                      section(ElectrostaticsSection, raw.get("electrostatics"), "electrostatics"),
+                      section(HeatingSection, raw.get("heating"), "heating"))
+    voltages = config.voltages()  # validates the sweep
+    _check_physics(config, voltages)
     if config.transport.lead_method not in ("eigenmode", "sancho-rubio"):
         raise ConfigError(f"transport.lead_method must be 'eigenmode' or 'sancho-rubio', "
                           f"not '{config.transport.lead_method}'")
@@ -172,10 +242,44 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if config.transport.resolution is not None and not config.transport.resolution > 0:
         raise ConfigError(f"transport.resolution must be a positive energy (eV) or null, "
                           f"not {config.transport.resolution}")
+    if config.transport.lattice and (config.transport.points or config.transport.resolution is None):
+        raise ConfigError("transport.lattice needs transport.resolution (the lattice spacing, eV) and no "
+                          "transport.points")
+    if config.transport.read_resolution is not None and not (config.transport.lattice
+                                                             and config.transport.read_resolution > 0):
+        raise ConfigError("transport.read_resolution (eV, > 0) refines the energy lattice at the reads: it needs "
+                          "transport.lattice: true")
     if config.transport.resolution is not None and config.transport.points:
         raise ConfigError("transport.points (uniform grid) and transport.resolution (adaptive grid) exclude "
                           "each other")
     return config
+
+
+def _check_physics(config: IVConfig, voltages: np.ndarray) -> None:
+    """Named errors for the electrostatics, heating and ramp settings."""
+    e, h, s = config.electrostatics, config.heating, config.sweep
+    if not e.permittivity > 0:
+        raise ConfigError(f"electrostatics.permittivity must be positive (relative permittivity), not {e.permittivity}")
+    if not e.grid_spacing > 0 or not e.charge_width > 0:
+        raise ConfigError("electrostatics.grid_spacing and electrostatics.charge_width must be positive lengths (Å)")
+    if h.model not in ("none", "global", "local"):
+        raise ConfigError(f"heating.model must be 'none', 'global' or 'local', not '{h.model}'")
+    if not h.thermal_resistance >= 0:
+        raise ConfigError(f"heating.thermal_resistance must be ≥ 0 K/W, not {h.thermal_resistance}")
+    if not h.grid_spacing > 0:
+        raise ConfigError(f"heating.grid_spacing must be a positive length (Å), not {h.grid_spacing}")
+    if not (h.oxide_conductivity > 0 and h.vacancy_conductivity > 0):
+        raise ConfigError("heating.oxide_conductivity and heating.vacancy_conductivity must be positive (W/(m K))")
+    if not h.tolerance > 0 or h.max_iterations < 1:
+        raise ConfigError("heating.tolerance must be positive (K) and heating.max_iterations at least 1")
+    if s.rate is not None and not s.rate > 0:
+        raise ConfigError(f"sweep.rate must be a positive ramp rate (V/s) or null, not {s.rate}")
+    if s.compliance is not None and not s.compliance > 0:
+        raise ConfigError(f"sweep.compliance must be a positive current (A) or null, not {s.compliance}")
+    if s.read_voltage is not None and not (s.read_voltage > 0 and np.any(np.isclose(voltages, s.read_voltage))
+                                           and np.any(np.isclose(voltages, -s.read_voltage))):
+        raise ConfigError(f"sweep.read_voltage = {s.read_voltage} V must be positive and a point of the sweep at "
+                          f"both polarities (multiples of sweep.step = {s.step} V up to the smaller amplitude)")
 
 
 def load_iv_config(path: str | Path) -> IVConfig:

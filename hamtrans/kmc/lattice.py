@@ -17,6 +17,7 @@ from ase import Atoms
 from scipy.spatial import cKDTree
 
 from hamtrans.data.graphs import neighbour_pairs
+from hamtrans.data.structures import REGIONS
 from hamtrans.errors import StructureError
 
 OXIDE_REGION = 1
@@ -41,6 +42,14 @@ class OxideLattice:
         interstitial, O site → interstitial.
     oxide_bounds
         ``(x_left, x_right)`` Å: the oxide's extent along the transport axis (x).
+    electrode_planes
+        ``(x_left, x_right)`` Å: the metal surfaces facing the oxide (the last atom plane
+        of the left electrode, the first of the right metal: Ti layer or TiN).
+    period
+        ``(Ly, Lz)`` Å: the lateral period of the device cell (with the vacuum of a
+        nanowire cell: the electrostatics and heat grids treat it as more oxide, so
+        the wire stands for a filament region of a wider film and a defect's lateral
+        images are a cell apart, not a wire width).
     """
 
     pristine: Atoms
@@ -51,6 +60,8 @@ class OxideLattice:
     interstitial_hops: np.ndarray
     exchange_pairs: np.ndarray
     oxide_bounds: tuple[float, float]
+    electrode_planes: tuple[float, float]
+    period: tuple[float, float]
 
     @property
     def n_sites(self) -> int:
@@ -89,14 +100,49 @@ class OxideLattice:
         exchange = (i < n) & (j >= n)
         exchange_pairs = np.stack([i[exchange], j[exchange] - n])
         oxide_x = pristine.positions[region == OXIDE_REGION, 0]
+        left_metal = pristine.positions[region == REGIONS["left_electrode"], 0]
+        right_metal = pristine.positions[(region == REGIONS["ti"]) | (region == REGIONS["right_electrode"]), 0]
+        if not len(left_metal) or not len(right_metal):
+            raise StructureError("the device needs metal on both sides of its oxide (regions 0 and 2/3)")
+        planes = (float(left_metal[left_metal < oxide_x.min()].max()),
+                  float(right_metal[right_metal > oxide_x.max()].min()))
         return cls(pristine, oxygen, sites, interstitials, _unique_pairs(site_hops), _unique_pairs(interstitial_hops),
-                   _unique_pairs(exchange_pairs), (float(oxide_x.min()), float(oxide_x.max())))
+                   _unique_pairs(exchange_pairs), (float(oxide_x.min()), float(oxide_x.max())), planes,
+                   _lateral_period(pristine))
+
+    @property
+    def all_positions(self) -> np.ndarray:
+        """``(n_sites + n_interstitials, 3)`` Å: O sites first, then interstitials (the KMC's site order)."""
+        return np.concatenate([self.site_positions, self.interstitial_positions])
+
+    def metal_neighbours(self, radius: float) -> np.ndarray:
+        """``(n_sites + n_interstitials,)`` bool: a metal atom (electrode or Ti layer) within ``radius`` Å."""
+        metal = self.pristine[self.pristine.arrays["region"] != OXIDE_REGION]
+        distance, _ = cKDTree(_with_images(metal)).query(self.all_positions)
+        return distance < radius
+
+    def site_neighbours(self, radius: float):
+        """``(n_sites, n_sites)`` sparse 0/1 matrix of O sites within ``radius`` Å (periodic images included)."""
+        from scipy.sparse import csr_matrix
+
+        sites = Atoms(positions=self.site_positions, cell=self.pristine.cell, pbc=self.pristine.pbc)
+        i, j, _, _ = neighbour_pairs(sites, radius)
+        keep = i != j
+        pairs = np.unique(np.stack([i[keep], j[keep]]).T, axis=0).T if keep.any() else np.zeros((2, 0), dtype=int)
+        return csr_matrix((np.ones(pairs.shape[1], dtype=np.int64), (pairs[0], pairs[1])),
+                          shape=(self.n_sites, self.n_sites))
 
     def structure(self, occupied: np.ndarray) -> Atoms:
         """The device with the vacant O sites removed (interstitial ions are not placed as atoms)."""
         keep = np.ones(len(self.pristine), dtype=bool)
         keep[self.oxygen_atoms[~occupied]] = False
         return self.pristine[keep]
+
+
+def _lateral_period(pristine: Atoms) -> tuple[float, float]:
+    """The cell's y and z lengths (Å)."""
+    lengths = pristine.cell.lengths()
+    return float(lengths[1]), float(lengths[2])
 
 
 def _interstitial_sites(pristine: Atoms, sites: np.ndarray, clearance: float) -> np.ndarray:

@@ -1,35 +1,58 @@
-"""The I–V sweep of ``hamtrans iv``: KMC of vacancies at each voltage, then the current of the structure.
+"""The I–V sweep of ``hamtrans iv``: KMC of vacancies under a voltage ramp, heated by the current it carries.
 
 For every voltage ``V_k`` of the sweep (:meth:`IVConfig.voltages`) the KMC state
-evolves for ``hold_time`` at ``V_k`` (at most ``max_events`` events), the device
-with the resulting vacancies goes through the Hamiltonian model (or the
-reference) and the NEGF engine, and the frame (occupations, clock, events,
-voltage, current) is appended to ``trajectory.h5``. A run that stops is resumed
-from the last complete frame with the same configuration and gives the same
-frames as an uninterrupted one.
+evolves for the hold time of the ramp (``step / rate``, at most ``max_events``
+events) in the potential of the electrodes and of the charged defects
+(:mod:`hamtrans.kmc.electrostatics`) and at the site temperatures of the heating
+model (:mod:`hamtrans.kmc.heating`). The device with the resulting vacancies then
+goes through the Hamiltonian model (or the reference) and the NEGF engine, and the
+frame is appended to ``trajectory.h5``.
+
+Current/temperature loop: the hold starts from the power the last point's
+conductance gives at ``V_k`` (``P = G V²``). After the hold the current gives the
+actual power; when the site temperatures it implies differ from the ones used by
+more than ``heating.tolerance`` K, the hold is repeated from the same starting
+state and random stream with the new power, up to ``heating.max_iterations``
+holds. The frame records the iterations and the last temperature residual.
+
+Compliance (``sweep.compliance``, A): on the SET branch (V > 0) a current-limited
+source holds ``|I| ≤ I_cc``, as in a SET measurement. The device then sees
+``I_cc / G`` instead of ``V_k`` (the field of the KMC, the bias of the current and
+the power), updated in the same loop; the frame records that device voltage.
+
+A run that stops is resumed from the last complete frame and gives the same frames
+as an uninterrupted one (the reservoir is part of the state and the starting power
+follows from the stored frames).
 
 Outputs in ``output.directory``: ``trajectory.h5`` (:mod:`hamtrans.kmc.trajectory`),
-``iv.dat`` (table, rewritten after every point), ``iv.png`` (I–V hysteresis),
-``conductance.png`` (G = I/V vs simulated time) and ``summary.json``.
+``iv.dat`` (table, rewritten after every point), ``iv.png`` (I–V with the SET and
+RESET branches and the reads), ``conductance.png`` (G and the filament gap against
+time) and ``summary.json`` (with the read currents and their ratio).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.structures import A_TIN, build_vcm_device
 from hamtrans.errors import HamtransError
+from hamtrans.kmc.electrostatics import SiteElectrostatics
 from hamtrans.kmc.engine import KineticMonteCarlo, KMCState
+from hamtrans.kmc.filament import FilamentAnalysis
+from hamtrans.kmc.grid import DeviceGrid
+from hamtrans.kmc.heating import GlobalHeating, LocalHeating
 from hamtrans.kmc.iv_config import IVConfig
 from hamtrans.kmc.iv_report import plot_conductance, plot_iv, write_iv_table, write_summary
 from hamtrans.kmc.lattice import OxideLattice
 from hamtrans.kmc.trajectory import TrajectoryWriter, frame_record, read_frames
-from hamtrans.negf import SweepOptions
+from hamtrans.negf import SurfaceCache, SweepOptions
 
 
 def hamiltonian_calculator(config: IVConfig) -> HamiltonianCalculator:
@@ -42,6 +65,19 @@ def hamiltonian_calculator(config: IVConfig) -> HamiltonianCalculator:
             options["basis"] = basis
         return HamiltonianCalculator(reference=name, reference_options=options)
     return HamiltonianCalculator(model=name, basis=basis)
+
+
+def heating_model(config: IVConfig, lattice: OxideLattice) -> GlobalHeating | LocalHeating | None:
+    """The heating model of ``config.heating`` (``None``: every site at the ambient temperature)."""
+    h, ambient = config.heating, config.barriers.temperature
+    if h.model == "global":
+        return GlobalHeating(ambient, h.thermal_resistance)
+    if h.model == "local":
+        grid = DeviceGrid.covering(*lattice.electrode_planes, lattice.period, h.grid_spacing)
+        wire = lattice.pristine.positions
+        lateral = tuple((float(wire[:, k].min()), float(wire[:, k].max())) for k in (1, 2))
+        return LocalHeating(grid, ambient, h.oxide_conductivity, h.vacancy_conductivity, lateral=lateral)
+    return None
 
 
 class SwitchingSweep:
@@ -62,25 +98,108 @@ class SwitchingSweep:
         self.config = config
         self.directory = Path(config.output.directory)
         self.lattice = OxideLattice.from_device(build_vcm_device(config.device))
-        self.kmc = KineticMonteCarlo(self.lattice, config.barriers)
+        e = config.electrostatics
+        electrostatics = (SiteElectrostatics.poisson(self.lattice, e.permittivity, e.grid_spacing, e.charge_width)
+                          if e.charges else SiteElectrostatics.linear(self.lattice))
+        self.kmc = KineticMonteCarlo(self.lattice, config.barriers, electrostatics, config.kmc.interface_width,
+                                     config.kmc.active_electrode, config.kmc.screening)
+        self.heating = heating_model(config, self.lattice)
+        self.filament = FilamentAnalysis(self.lattice)
         self.voltages = config.voltages()
         self.hamiltonian = hamiltonian or hamiltonian_calculator(config)
         self.progress = progress
+        #: every snapshot has the same electrodes: their surface Green's functions and band Fermi level are kept
+        self.lead_cache = SurfaceCache()
+        self.fermi_level = config.transport.fermi_level
         t = config.transport
         if t.fermi_level is None and t.leads == "own" and self.hamiltonian.predictor is not None:
             raise HamtransError("transport.fermi_level is required with a model and leads: own (a model has no "
                                 "Fermi level); give it or use leads: periodic (the leads' band Fermi level)")
 
     def current(self, state: KMCState, voltage: float) -> float:
-        """Landauer current (A) of the device with the vacancies of ``state`` at ``voltage`` (V)."""
+        """Landauer current (A) of the device with the vacancies of ``state`` at ``voltage`` (V); 0 at 0 V."""
+        if voltage == 0.0:
+            return 0.0
         t = self.config.transport
         periodic = t.leads == "periodic"
+        grid = {}
+        read, finer = self.config.sweep.read_voltage, self.config.transport.read_resolution
+        if read is not None and finer is not None and np.isclose(abs(voltage), read):
+            grid["resolution"] = finer
+        return float(self.transport(voltage, **grid).get_property("current", self.lattice.structure(state.occupied)))
+
+    def transport(self, voltage: float, **grid) -> TransportCalculator:
+        """The transport calculator of the sweep at ``voltage`` (V); ``grid`` overrides its energy grid."""
+        t = self.config.transport
+        periodic = t.leads == "periodic"
+        settings = {"tolerance": t.tolerance, "points": t.points, "resolution": t.resolution, "lattice": t.lattice,
+                    **grid}
         calc = TransportCalculator(self.hamiltonian, axis="x", bias=voltage, temperature=t.temperature,
-                                   fermi_level=t.fermi_level, tolerance=t.tolerance, points=t.points,
-                                   resolution=t.resolution,
-                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method, backend=t.backend),
-                                   electrode="periodic" if periodic else None, lead_cell=A_TIN if periodic else None)
-        return float(calc.get_property("current", self.lattice.structure(state.occupied)))
+                                   fermi_level=self.fermi_level,
+                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method, backend=t.backend,
+                                                      lead_cache=self.lead_cache),
+                                   electrode="periodic" if periodic else None, lead_cell=A_TIN if periodic else None,
+                                   **settings)
+        if self.fermi_level is None and periodic:  # the leads' band Fermi level, once for the whole sweep
+            calc.calculate(self.lattice.pristine, properties=())
+            self.fermi_level = calc.fermi_level
+            calc.fermi = self.fermi_level
+        return calc
+
+    def site_temperatures(self, state: KMCState, power: float) -> np.ndarray | None:
+        """``(n_sites + n_interstitials,)`` K for ``power`` W dissipated in ``state`` (``None`` without heating)."""
+        if self.heating is None:
+            return None
+        vacancies = self.lattice.site_positions[~state.occupied]
+        if isinstance(self.heating, GlobalHeating):
+            return self.heating.site_temperatures(self.lattice.all_positions, vacancies, power)
+        metrics = self.filament(state.occupied)
+        return self.heating.site_temperatures(self.lattice.all_positions, vacancies, power,
+                                              (metrics.gap_from, metrics.gap_to))
+
+    def device_voltage(self, voltage: float, conductance: float) -> float:
+        """V across the device: ``voltage``, or less where the compliance limits the SET-branch current.
+
+        With ``sweep.compliance`` and ``voltage > 0`` the source holds ``|I| ≤ I_cc``: the device
+        voltage is ``I_cc / G`` at the conductance ``G`` (S), rounded down to the transport's energy
+        lattice (even multiples of its spacing) so the currents keep sharing lead energies.
+        """
+        limit = self.config.sweep.compliance
+        if limit is None or voltage <= 0 or conductance * voltage <= limit:
+            return voltage
+        limited = limit / conductance
+        t = self.config.transport
+        if t.lattice:
+            quantum = 2 * t.resolution
+            limited = max(quantum, np.floor(limited / quantum + 1e-9) * quantum)
+        return float(min(voltage, limited))
+
+    def advance(self, state: KMCState, voltage: float, conductance: float) -> tuple[KMCState, float, dict]:
+        """One voltage point: hold, current, and the current/temperature (and compliance) loop.
+
+        ``conductance`` (S) predicts the power of the hold (``G V²``). Returns the state after
+        the hold, its current (A) and the loop record (``device_voltage_V``, ``power_W``,
+        ``temperature_K`` (hottest site), ``iterations``, ``residual_K``).
+        """
+        h = self.config.heating
+        start = copy.deepcopy(state)
+        device_voltage = self.device_voltage(voltage, conductance)
+        for iteration in range(1, h.max_iterations + 1):
+            temperatures = self.site_temperatures(start, conductance * device_voltage ** 2)
+            state = copy.deepcopy(start)
+            self.kmc.run(state, device_voltage, self.config.kmc.max_events,
+                         max_time=start.time + self.config.hold_time, temperatures=temperatures)
+            current = self.current(state, device_voltage)
+            conductance = abs(current / device_voltage) if device_voltage else 0.0
+            following = self.device_voltage(voltage, conductance)
+            residual = 0.0 if temperatures is None else float(np.abs(
+                self.site_temperatures(state, conductance * following ** 2) - temperatures).max())
+            if (residual <= h.tolerance and following == device_voltage) or iteration == h.max_iterations:
+                break
+            device_voltage = following
+        hottest = self.config.barriers.temperature if temperatures is None else float(temperatures.max())
+        return state, current, {"device_voltage_V": device_voltage, "power_W": abs(current * device_voltage),
+                                "temperature_K": hottest, "iterations": iteration, "residual_K": residual}
 
     def run(self) -> list[dict]:
         """Run (or resume) the sweep; returns the frames (see :func:`hamtrans.kmc.read_frames`)."""
@@ -102,13 +221,14 @@ class SwitchingSweep:
             with tqdm(total=len(self.voltages), initial=done, unit="V-point", disable=not self.progress,
                       desc="I-V sweep") as bar:
                 for voltage in self.voltages[done:]:
-                    self.kmc.run(state, float(voltage), self.config.kmc.max_events,
-                                 max_time=state.time + self.config.kmc.hold_time)
-                    current = self.current(state, float(voltage))
-                    writer.append(state, float(voltage), current)
-                    frames.append(frame_record(state, voltage, current))
+                    voltage = float(voltage)
+                    state, current, loop = self.advance(state, voltage, last_conductance(frames))
+                    extra = {**loop, "reservoir": state.reservoir, **self.filament(state.occupied).as_dict()}
+                    writer.append(state, voltage, current, extra)
+                    frames.append(frame_record(state, voltage, current, extra))
                     self.write_outputs(frames, final=False)
-                    bar.set_postfix(V=f"{voltage:+.2f}", I=f"{current:.2e} A", vacancies=state.n_vacancies)
+                    bar.set_postfix(V=f"{voltage:+.2f}", I=f"{current:.2e} A", vacancies=state.n_vacancies,
+                                    T=f"{loop['temperature_K']:.0f} K")
                     bar.update(1)
         self.write_outputs(frames, final=True, seconds=time.perf_counter() - start)
         return frames
@@ -117,6 +237,16 @@ class SwitchingSweep:
         """``iv.dat`` after every point; plots and ``summary.json`` at the end."""
         write_iv_table(self.directory / "iv.dat", frames)
         if final:
-            plot_iv(self.directory / "iv.png", frames)
+            read = self.config.sweep.read_voltage
+            plot_iv(self.directory / "iv.png", frames, read)
             plot_conductance(self.directory / "conductance.png", frames)
-            write_summary(self.directory / "summary.json", frames, self.config.to_dict(), seconds)
+            write_summary(self.directory / "summary.json", frames, self.config.to_dict(), seconds, read)
+
+
+def last_conductance(frames: list[dict]) -> float:
+    """S of the last biased frame (``|I| / V`` across the device; 0 before any)."""
+    for frame in reversed(frames):
+        voltage = frame.get("device_voltage_V", frame["voltage"])
+        if voltage != 0.0:
+            return abs(frame["current"] / voltage)
+    return 0.0

@@ -1,13 +1,14 @@
 """KMC trajectory file: append-only HDF5 that survives a crash and resumes where it stopped.
 
-Layout (format ``hamtrans-kmc-trajectory`` version 1)::
+Layout (format ``hamtrans-kmc-trajectory`` version 2)::
 
     attrs     format, version, settings (JSON), frames (number of COMPLETE frames)
     pristine/ numbers, positions (Å), cell (Å), pbc, region, oxygen_atoms: the fixed lattice
     frames/NNNNNN/
         occupied (n_sites,) bool, ions (n_interstitials,) bool
         attrs: time (s), voltage (V), events (per kind), current (A, NaN if not computed),
-               rng_state (JSON)
+               rng_state (JSON), reservoir (O ions in the active electrode),
+               extra (JSON: heating loop and filament metrics of the frame)
 
 A frame is written, flushed, and only then counted in ``attrs['frames']``; a frame
 group beyond that count (a crash while writing it) is discarded on resume.
@@ -27,7 +28,7 @@ from hamtrans.kmc.engine import KMCState
 from hamtrans.kmc.lattice import OxideLattice
 
 FORMAT = "hamtrans-kmc-trajectory"
-VERSION = 1
+VERSION = 2
 
 
 class TrajectoryWriter:
@@ -50,8 +51,7 @@ class TrajectoryWriter:
         self.path = Path(path)
         if resume and self.path.exists():
             self._file = h5py.File(self.path, "a")
-            if self._file.attrs.get("format") != FORMAT:
-                raise FileFormatError(f"{self.path} is not a hamtrans KMC trajectory")
+            _check_format(self._file, self.path)
             stored = self._file["pristine/oxygen_atoms"][()]
             if not np.array_equal(stored, lattice.oxygen_atoms):
                 raise FileFormatError(f"{self.path} was written for another device; start a new file")
@@ -81,14 +81,15 @@ class TrajectoryWriter:
         """The run settings stored with the file (JSON)."""
         return str(self._file.attrs["settings"])
 
-    def append(self, state: KMCState, voltage: float, current: float = float("nan")) -> None:
-        """Write one frame and flush it; it counts only once fully on disk."""
+    def append(self, state: KMCState, voltage: float, current: float = float("nan"), extra: dict | None = None) -> None:
+        """Write one frame and flush it; it counts only once fully on disk (``extra``: JSON-able frame data)."""
         index = len(self)
         group = self._file["frames"].create_group(f"{index:06d}")
         group["occupied"] = state.occupied
         group["ions"] = state.ions
         group.attrs.update(time=state.time, voltage=float(voltage), events=state.events, current=float(current),
-                           rng_state=json.dumps(state.rng_state))
+                           rng_state=json.dumps(state.rng_state), reservoir=int(state.reservoir),
+                           extra=json.dumps(extra or {}))
         self._file.flush()
         self._file.attrs["frames"] = index + 1
         self._file.flush()
@@ -100,7 +101,7 @@ class TrajectoryWriter:
         group = self._file["frames"][f"{len(self) - 1:06d}"]
         state = KMCState(group["occupied"][()].astype(bool), group["ions"][()].astype(bool),
                          float(group.attrs["time"]), np.asarray(group.attrs["events"], dtype=np.int64),
-                         json.loads(group.attrs["rng_state"]))
+                         json.loads(group.attrs["rng_state"]), int(group.attrs["reservoir"]))
         return state, float(group.attrs["voltage"])
 
     def close(self) -> None:
@@ -113,22 +114,32 @@ class TrajectoryWriter:
         self.close()
 
 
-def frame_record(state: KMCState, voltage: float, current: float) -> dict:
+def frame_record(state: KMCState, voltage: float, current: float, extra: dict | None = None) -> dict:
     """One frame as :func:`read_frames` returns it (copies: the state goes on changing)."""
     return {"time": float(state.time), "voltage": float(voltage), "events": np.array(state.events),
             "current": float(current), "occupied": np.array(state.occupied, dtype=bool),
-            "ions": np.array(state.ions, dtype=bool)}
+            "ions": np.array(state.ions, dtype=bool), "reservoir": int(state.reservoir),
+            **json.loads(json.dumps(extra or {}))}
 
 
 def read_frames(path: str | os.PathLike) -> list[dict]:
     """Complete frames of a trajectory: time, voltage, events, current, occupied, ions."""
     with h5py.File(path, "r") as handle:
-        if handle.attrs.get("format") != FORMAT:
-            raise FileFormatError(f"{path} is not a hamtrans KMC trajectory")
+        _check_format(handle, path)
         frames = []
         for k in range(int(handle.attrs["frames"])):
             group = handle["frames"][f"{k:06d}"]
             state = KMCState(group["occupied"][()], group["ions"][()], float(group.attrs["time"]),
-                             np.asarray(group.attrs["events"]))
-            frames.append(frame_record(state, group.attrs["voltage"], group.attrs["current"]))
+                             np.asarray(group.attrs["events"]), reservoir=int(group.attrs["reservoir"]))
+            frames.append(frame_record(state, group.attrs["voltage"], group.attrs["current"],
+                                       json.loads(group.attrs["extra"])))
         return frames
+
+
+def _check_format(handle: h5py.File, path) -> None:
+    if handle.attrs.get("format") != FORMAT:
+        raise FileFormatError(f"{path} is not a hamtrans KMC trajectory")
+    if int(handle.attrs.get("version", 0)) != VERSION:
+        raise FileFormatError(f"{path} is a version-{int(handle.attrs.get('version', 0))} KMC trajectory; this "
+                              f"hamtrans reads version {VERSION} (its states hold the electrode reservoir): start a "
+                              "new output directory")

@@ -5,6 +5,7 @@ Input: H, S (eV) of a two-terminal device plus orbital positions; see
 
 ``backend``    numpy/cupy array-module switch
 ``leads``      lead principal layers, surface Green's functions (eigenmode, Sancho–Rubio), checks
+``lead_cache`` surface Green's functions kept across devices that share their electrodes
 ``partition``  block-tridiagonal slabs from the sparsity pattern
 ``device``     the device: lead detection, repetition checks, potentials
 ``electrodes`` leads computed apart (bulk electrode, alignment) or continuing a periodic cell
@@ -23,13 +24,14 @@ from hamtrans.negf.device import Device
 from hamtrans.negf.electrodes import Electrode, periodic_electrodes
 from hamtrans.negf.grids import adaptive_simpson, uniform_grid, window_nodes
 from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, fermi, landauer_current
+from hamtrans.negf.lead_cache import SurfaceCache
 from hamtrans.negf.leads import Lead, LeadWarning, self_energy, surface_green_function
 from hamtrans.negf.transport import (
     CurrentResult, GreenFunctionResult, SweepOptions, current, green_function, lead_self_energies, transmission,
 )
 
 __all__ = [
-    "CONDUCTANCE_QUANTUM", "CurrentResult", "Device", "Electrode", "GreenFunctionResult", "Lead", "LeadWarning", "SweepOptions",
+    "CONDUCTANCE_QUANTUM", "CurrentResult", "Device", "Electrode", "GreenFunctionResult", "Lead", "LeadWarning", "SurfaceCache", "SweepOptions",
     "adaptive_simpson", "biased_device", "cupy_available", "current", "fermi", "get_backend", "green_function",
     "landauer_current", "lead_self_energies", "linear_drop_potential", "periodic_electrodes", "self_energy", "surface_green_function",
     "transmission", "uniform_grid", "window_nodes",

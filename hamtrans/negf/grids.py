@@ -60,6 +60,17 @@ def uniform_grid(lower: float, upper: float, points: int) -> np.ndarray:
     return np.linspace(lower, upper, points)
 
 
+def energy_lattice(origin: float, window: tuple[float, float], spacing: float) -> np.ndarray:
+    """Energies ``origin + k·spacing`` (eV) from the last one at or below ``window[0]`` to the first at or above ``window[1]``."""
+    if not spacing > 0:
+        raise HamtransError(f"the energy lattice needs a positive spacing (eV), not {spacing}")
+    first = int(np.floor((window[0] - origin) / spacing + 1e-9))
+    last = int(np.ceil((window[1] - origin) / spacing - 1e-9))
+    if last - first > 10**6:
+        raise HamtransError(f"an energy lattice of {last - first + 1} points: the spacing {spacing} eV is too fine")
+    return origin + spacing * np.arange(first, last + 1)
+
+
 def window_nodes(lower: float, upper: float, core: tuple[float, float], resolution: float,
                  tail_panels: int = 2) -> np.ndarray:
     """First-pass nodes (eV) of a Fermi-window integral: dense on ``core``, sparse outside.

@@ -6,6 +6,7 @@ current A. All functions take the same sweep keywords (see :class:`SweepOptions`
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,8 @@ from hamtrans.errors import HamtransError
 from hamtrans.negf.backend import Backend, get_backend
 from hamtrans.negf.bias import biased_device
 from hamtrans.negf.device import Device
-from hamtrans.negf.grids import adaptive_simpson, uniform_grid, window_nodes
+from hamtrans.negf.grids import adaptive_simpson, energy_lattice, uniform_grid, window_nodes
+from hamtrans.negf.lead_cache import SurfaceCache
 from hamtrans.negf.landauer import (CONDUCTANCE_QUANTUM, OPEN_KT, bias_window, fermi, landauer_current,
                                    thermal_energy)
 from hamtrans.negf.leads import self_energy, surface_green_functions
@@ -45,6 +47,9 @@ class SweepOptions:
         BLAS threads per process during sweeps (``None``: unchanged).
     lead_options
         Extra keywords for :func:`hamtrans.negf.leads.surface_green_function`.
+    lead_cache
+        A :class:`hamtrans.negf.lead_cache.SurfaceCache` shared by the devices of a
+        trajectory (same electrodes): each lead energy is solved once.
     """
 
     eta: float = 0.0
@@ -55,6 +60,7 @@ class SweepOptions:
     progress: bool = False
     blas_threads: int | None = 1
     lead_options: dict = field(default_factory=dict)
+    lead_cache: SurfaceCache | None = None
 
 
 def _options(options: SweepOptions | None, overrides: dict) -> SweepOptions:
@@ -79,7 +85,20 @@ def lead_self_energies(device: Device, z: np.ndarray, options: SweepOptions | No
     opts = _options(options, overrides)
     backend = get_backend(opts.backend)
     kwargs = dict(method=opts.lead_method, backend=backend, **opts.lead_options)
-    if device.left.same_as(device.right):  # one mode solve serves both ends
+    if opts.lead_cache is not None:
+        key = (opts.lead_method, tuple(sorted((k, repr(v)) for k, v in opts.lead_options.items())))
+        solve = {side: (lambda missing, lead=lead, side=side: backend.to_host(
+            surface_green_functions(lead, missing, (side,), **kwargs)[side]))
+            for side, lead in (("left", device.left), ("right", device.right))}
+        # the two sides' missing energies are solved on two threads (LAPACK releases the GIL)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            filled = [pool.submit(opts.lead_cache.fill, lead, z, side, key, solve[side])
+                      for side, lead in (("left", device.left), ("right", device.right))]
+            for future in filled:
+                future.result()
+        surfaces = {side: backend.asarray(opts.lead_cache.stored(lead, z, side, key, solve[side]))
+                    for side, lead in (("left", device.left), ("right", device.right))}
+    elif device.left.same_as(device.right):  # one mode solve serves both ends
         surfaces = surface_green_functions(device.left, z, ("left", "right"), **kwargs)
     else:
         surfaces = {**surface_green_functions(device.left, z, ("left",), **kwargs),
@@ -269,7 +288,11 @@ def current(
         the open window (the lower chemical potential − 10 kT … the higher one + 10 kT)
         every ``resolution`` eV and its tails out to 30 kT with two panels each.
         ``"uniform"``: ``points`` energies over the open window only (|f_L − f_R| < 5e-5
-        outside it; a fixed cost).
+        outside it; a fixed cost). ``"lattice"``: the energies ``E_F + k·resolution``
+        that cover the open window (default spacing kT). Each lead then sees the
+        energies ``E_F + k·resolution − V/2``: when the biases of a sweep are even
+        multiples of the spacing, all its currents share their lead energies, and a
+        :class:`~hamtrans.negf.lead_cache.SurfaceCache` solves each of them once.
     resolution
         First-pass spacing (eV) of the adaptive grid; default kT, but at least 1/256 of
         the open window (1/32 of the window at 0 K). A feature narrower than it with no
@@ -295,15 +318,16 @@ def current(
     lower, upper = bias_window(mu_left, mu_right, kt)
     core = bias_window(mu_left, mu_right, kt, OPEN_KT)
     evaluate = lambda e: transmission(biased, e, opts)
-    if grid == "uniform":
-        if resolution is not None:
+    if grid in ("uniform", "lattice"):
+        if grid == "uniform" and resolution is not None:
             raise HamtransError("resolution= sets the adaptive grid's first pass; a uniform grid takes points=")
-        energies = uniform_grid(*core, points)
+        energies = uniform_grid(*core, points) if grid == "uniform" else \
+            energy_lattice(fermi_level, core, resolution if resolution is not None else kt)
         t = evaluate(energies)
         value = landauer_current(energies, t, mu_left, mu_right, kt)
         return CurrentResult(value, mu_left - mu_right, mu_left, mu_right, temperature, energies, t, 0.0, True)
     if grid != "adaptive":
-        raise HamtransError(f"unknown grid {grid!r}; choose 'adaptive' or 'uniform'")
+        raise HamtransError(f"unknown grid {grid!r}; choose 'adaptive', 'uniform' or 'lattice'")
     if kt == 0:  # the window is exactly [μ_R, μ_L]: integrate T itself (no steps at the ends)
         window = lambda e: np.full_like(e, np.sign(mu_left - mu_right))
     else:
