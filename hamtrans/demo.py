@@ -153,7 +153,7 @@ def _check_read(sweep: SwitchingSweep, frame: dict, voltage: float) -> dict:
     state = KMCState(frame["occupied"], frame["ions"])
     structure = sweep.lattice.structure(state.occupied)
     dense = float(sweep.transport(voltage, resolution=READ_SPACING / 2).get_property("current", structure))
-    relative = abs(frame["current"] - dense) / abs(dense)
+    relative = abs(frame["current"] - dense) / abs(dense) if dense else float("inf")
     return {"voltage_V": voltage, "read_A": frame["current"], "dense_A": dense,
             "spacing_eV": [READ_SPACING, READ_SPACING / 2], "relative_difference": relative,
             "tolerance": CONVERGENCE_TOLERANCE, "converged": bool(relative <= CONVERGENCE_TOLERANCE)}
@@ -169,8 +169,9 @@ def _print_summary(out: Path, summary: dict) -> None:
     if found:
         for name in ("set", "reset"):
             r = found[name]
+            ratio = "n/a (HRS 0 A)" if r["ratio"] is None else f"{r['ratio']:.2f}"
             print(f"{name.upper()} reads at {'+' if name == 'set' else '-'}{found['read_voltage_V']:.2f} V: "
-                  f"LRS {r['lrs_A']:+.3e} A, HRS {r['hrs_A']:+.3e} A, ratio {r['ratio']:.2f}")
+                  f"LRS {r['lrs_A']:+.3e} A, HRS {r['hrs_A']:+.3e} A, ratio {ratio}")
     if "convergence" in summary:
         c = summary["convergence"]
         print(f"read current against a twice denser energy lattice: {c['read_A']:.3e} vs {c['dense_A']:.3e} A "

@@ -223,6 +223,11 @@ def test_bad_physics_settings_are_named_errors():
         parse_iv_config({"heating": {"model": "joule"}})
     with pytest.raises(ConfigError, match="kmc.barriers: barrier vacancy_hop must be a finite energy"):
         parse_iv_config({"kmc": {"barriers": {"vacancy_hop": -0.1}}})
+    with pytest.raises(ConfigError, match="kmc.barriers.generation must be a number, not 'abc'"):
+        parse_iv_config({"kmc": {"barriers": {"generation": "abc"}}})
+    with pytest.raises(ConfigError, match="kmc.barriers must be a mapping"):
+        parse_iv_config({"kmc": {"barriers": [1.0, 2.0]}})
+    assert parse_iv_config({"kmc": {"barriers": {"generation": "2e0"}}}).barriers.generation == 2.0
     config = parse_iv_config({"sweep": {"max_voltage": 1.0, "min_voltage": -1.0, "step": 0.25, "rate": 50.0,
                                         "read_voltage": 0.25}})
     assert config.hold_time == pytest.approx(0.005)

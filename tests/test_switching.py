@@ -37,7 +37,7 @@ def sweep(directory, seed: int, **sections) -> GapConductance:
     return GapConductance(parse_iv_config(raw), hamiltonian=object.__new__(HamiltonianCalculator), progress=False)
 
 
-def test_set_closes_the_gap_and_reset_reopens_it_in_most_seeds(tmp_path):
+def test_set_closes_the_gap_and_reset_reopens_it_in_four_of_five_seeds(tmp_path):
     outcomes = []
     for seed in range(1, 6):
         frames = sweep(tmp_path / str(seed), seed).run()
@@ -50,9 +50,8 @@ def test_set_closes_the_gap_and_reset_reopens_it_in_most_seeds(tmp_path):
         for f in frames:
             assert (~f["occupied"]).sum() - (~frames[0]["occupied"]).sum() == f["ions"].sum() + f["reservoir"]
         assert all(f["device_voltage_V"] <= f["voltage"] + 1e-12 for f in frames if f["voltage"] > 0)
-    sets = sum(s for s, _ in outcomes)
-    assert sets >= 4, outcomes
-    assert all(r for s, r in outcomes if s), outcomes
+    assert sum(s for s, _ in outcomes) >= 4, outcomes
+    assert sum(s and r for s, r in outcomes) >= 4, outcomes  # full SET/RESET cycles
 
 
 def test_compliance_limits_the_set_branch_current(tmp_path):

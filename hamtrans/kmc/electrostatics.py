@@ -3,9 +3,9 @@
 Poisson's equation ``−∇·(ε₀ ε_r ∇φ) = ρ`` on a :class:`~hamtrans.kmc.grid.DeviceGrid`:
 the left electrode surface at the applied voltage, the right one grounded, periodic
 across; a uniform relative permittivity ``ε_r`` (HfO2: 23, the value of the d-KMC
-models of the same group, arXiv 2212.14090; measured films 16–25). Defects are
-point charges, V_O²⁺ (+2 e) and interstitial O²⁻ (−2 e), spread on the grid with
-cloud-in-cell weights.
+models of the same group, arXiv 2212.14090; measured films 16–25). Defects carry
+V_O²⁺ (+2 e) and interstitial O²⁻ (−2 e), as Gaussians of ``charge_width`` (3.5 Å
+by default) or as point charges spread with cloud-in-cell weights.
 
 The equation is linear, so the potential at the KMC sites is
 
@@ -15,8 +15,9 @@ with ``φ₁`` the potential of 1 V and no charge (exactly the linear drop: the
 7-point Laplacian is exact on linear functions) and ``G`` the site-to-site Green's
 matrix (V per e), one column per site. Both come from ONE sparse LU factorisation
 (``scipy.sparse.linalg.splu``) and one batched back-substitution. A KMC event moves
-a charge between two sites, so the potential after it is updated exactly by two
-columns of ``G``: no re-solve and no error accumulates between solves.
+a charge between two sites (and screening may neutralise a few more), so the
+potential after it is updated exactly by a few columns of ``G``: no re-solve and no
+error accumulates between solves.
 
 Units: Å, e, V (``1/(4π ε₀) = 14.3996 V Å / e``).
 """

@@ -20,12 +20,13 @@ ion_from_electrode         electrode ion → empty interface interstitial       
 =========================  ====================================================  ==========================
 
 The barriers are those of the same group's device KMC code (DeviceKMC, behind
-arXiv 2212.14090 / 2207.01095): bulk-oxide generation 3.93 eV, generation in the
+arXiv 2212.14090 / 2207.01095): bulk-oxide generation 3.93 eV, generation in its
 5 Å interface layer at the Ti electrode 1.66 eV, recombination 0 eV, vacancy
 diffusion 1.09 eV, ion diffusion 0.76 eV in the oxide and 2.0 eV in the Ti
 contact (here the barrier for an ion to leave the reservoir). Lattice O sites
-within ``interface_width`` of the active electrode surface form the interface
-layer: their generation barrier is ``interface_generation`` for both routes.
+within ``interface_width`` (default 4 Å: the first O plane) of the active
+electrode surface form the interface layer: their generation barrier is
+``interface_generation`` for both routes.
 
 Rates ``ν exp(−E/kT)`` with ``E = max(0, E_a + ΔU/2)``: ``ΔU = −2 e (φ_b − φ_a)``
 is the electrostatic energy change of the moving ion in the potential of the
@@ -35,6 +36,10 @@ barrier). A symmetric barrier tilted by half the energy change keeps detailed
 balance for any charge configuration. ``φ`` comes from
 :class:`~hamtrans.kmc.electrostatics.SiteElectrostatics` (Poisson with the defect
 charges, or the linear drop without them) and is updated exactly after every event.
+Detailed balance is exact for the hops (equal barriers both ways) without
+screening; the ``max(0, ·)`` floor and the unequal barriers of generation and
+recombination (0 eV, DeviceKMC) break it for those pairs whenever a tilted
+barrier reaches 0, and screening makes the charges depend on the event itself.
 The temperature of an event is the mean of its two sites' (``temperatures``; an
 electrode end counts as its site); an ion leaving or entering the electrode is
 counted once per ion the electrode holds (``reservoir``).
@@ -224,6 +229,9 @@ class KineticMonteCarlo:
     def rates(self, state: KMCState, voltage: float, temperatures: np.ndarray | None = None,
               potential: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(rates, kinds, pairs)`` of every allowed event in ``state`` (1/s).
+
+        ``pairs`` ``(2, n)`` are combined site indices, :data:`ELECTRODE` (−1) for the
+        active electrode: mask it before indexing site arrays.
 
         ``temperatures``: ``(n_sites + n_interstitials,)`` K (default: the barriers' temperature);
         ``potential``: :meth:`site_potential` of ``state`` when already known.

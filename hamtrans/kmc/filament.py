@@ -7,7 +7,7 @@ vacancies lies within ``contact`` Å of that electrode's surface. The gap is the
 stretch of oxide along x that no electrode-connected cluster covers:
 ``x_tip(right clusters) − x_tip(left clusters)``, where a side without a touching
 cluster reaches only its electrode surface; a spanning cluster closes it (0 Å).
-``gap_from``/``gap_to`` (Å) give that stretch along x.
+``gap_from``/``gap_to`` (Å) give that stretch along x (equal when the gap is closed).
 """
 
 from __future__ import annotations
@@ -71,5 +71,6 @@ class FilamentAnalysis:
         tip_left = max([x_left] + [x[label == c].max() for c in left])
         tip_right = min([x_right] + [x[label == c].min() for c in right])
         gap = 0.0 if spanning else float(max(0.0, tip_right - tip_left))
+        gap_from, gap_to = (tip_left, tip_right) if gap > 0 else (tip_left, tip_left)
         return FilamentMetrics(int(sizes[left].max(initial=0)), int(sizes[right].max(initial=0)), spanning, gap,
-                               float(min(tip_left, tip_right)), float(max(tip_left, tip_right)))
+                               float(gap_from), float(gap_to))

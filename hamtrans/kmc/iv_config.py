@@ -18,12 +18,13 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
                                 #   recombination, vacancy_hop, ion_hop, electrode_release (eV),
                                 #   attempt_frequency (Hz), temperature (K: the ambient)
       interface_width: 4.0      # Å from the active electrode: the layer that exchanges O with it
-      active_electrode: left    # the oxygen reservoir: left (biased) or right (grounded)
+      active_electrode: left    # the oxygen reservoir: left (biased) or right (grounded; the builder's
+                                #   Ti layer, ti_length > 0, sits on the right: SET then at negative V)
       screening: true           # conducting vacancies/ions are neutral (DeviceKMC's rule)
     electrostatics:
       charges: true             # Poisson with the defect charges; false: the linear drop
       permittivity: 23.0        # relative permittivity of the oxide (HfO2)
-      grid_spacing: 0.7         # Å (Poisson and heat grids)
+      grid_spacing: 0.7         # Å of the Poisson grid
       charge_width: 3.5         # Å, Gaussian width of a defect charge
     heating:
       model: none               # none, global (T = T0 + R_th P) or local (steady heat equation)
@@ -67,7 +68,7 @@ the Landauer bias of the transport calculation is the same voltage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +213,8 @@ def parse_iv_config(raw: dict) -> IVConfig:
                           "set kmc.vacancy_fraction for the initial vacancies")
     device = section(DeviceSpec, {**as_dict(DEFAULT_DEVICE), **device_raw, "vacancies": "none"}, "device")
     kmc = section(KMCSection, raw.get("kmc"), "kmc")
+    if not isinstance(kmc.barriers, dict):
+        raise ConfigError("kmc.barriers must be a mapping of barrier names to energies (eV)")
     check_keys(kmc.barriers, Barriers, "kmc.barriers")
     if not 0.0 <= kmc.vacancy_fraction < 1.0:
         raise ConfigError(f"kmc.vacancy_fraction must be in [0, 1), got {kmc.vacancy_fraction}")
@@ -222,9 +225,12 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if not kmc.interface_width > 0:
         raise ConfigError(f"kmc.interface_width must be a positive length (Å), not {kmc.interface_width}")
     try:
-        Barriers(**kmc.barriers)
+        barriers = section(Barriers, kmc.barriers, "kmc.barriers")  # numbers checked by name
+    except ConfigError:
+        raise
     except HamtransError as error:
         raise ConfigError(f"kmc.barriers: {error}") from None
+    kmc = replace(kmc, barriers={key: getattr(barriers, key) for key in kmc.barriers})
     config = IVConfig(device, kmc, section(SweepSection, raw.get("sweep"), "sweep"),
                       section(TransportSection, raw.get("transport"), "transport"),
                       section(OutputSection, raw.get("output"), "output"),
@@ -247,8 +253,8 @@ def parse_iv_config(raw: dict) -> IVConfig:
                           "transport.points")
     if config.transport.read_resolution is not None and not (config.transport.lattice
                                                              and config.transport.read_resolution > 0):
-        raise ConfigError("transport.read_resolution (eV, > 0) refines the energy lattice at the reads: it needs "
-                          "transport.lattice: true")
+        raise ConfigError("transport.read_resolution must be a positive energy (eV) and needs transport.lattice: "
+                          "true (it refines the energy lattice at the reads)")
     if config.transport.resolution is not None and config.transport.points:
         raise ConfigError("transport.points (uniform grid) and transport.resolution (adaptive grid) exclude "
                           "each other")

@@ -19,8 +19,8 @@ COLUMNS = ("point", "time_s", "voltage_V", "current_A", "conductance_S", "vacanc
 
 
 def conductance(frames: list[dict]) -> np.ndarray:
-    """``G = I / V`` (S) of every frame; NaN at 0 V."""
-    voltage = np.array([f["voltage"] for f in frames])
+    """``G = I / V`` (S) of every frame, V across the device (below the source's under compliance); NaN at 0 V."""
+    voltage = np.array([f.get("device_voltage_V", f["voltage"]) for f in frames])
     current = np.array([f["current"] for f in frames])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(voltage != 0.0, current / np.where(voltage != 0.0, voltage, 1.0), np.nan)

@@ -102,7 +102,7 @@ class OxideLattice:
         oxide_x = pristine.positions[region == OXIDE_REGION, 0]
         left_metal = pristine.positions[region == REGIONS["left_electrode"], 0]
         right_metal = pristine.positions[(region == REGIONS["ti"]) | (region == REGIONS["right_electrode"]), 0]
-        if not len(left_metal) or not len(right_metal):
+        if not (left_metal < oxide_x.min()).any() or not (right_metal > oxide_x.max()).any():
             raise StructureError("the device needs metal on both sides of its oxide (regions 0 and 2/3)")
         planes = (float(left_metal[left_metal < oxide_x.min()].max()),
                   float(right_metal[right_metal > oxide_x.max()].min()))

@@ -154,8 +154,8 @@ class SwitchingSweep:
         if isinstance(self.heating, GlobalHeating):
             return self.heating.site_temperatures(self.lattice.all_positions, vacancies, power)
         metrics = self.filament(state.occupied)
-        return self.heating.site_temperatures(self.lattice.all_positions, vacancies, power,
-                                              (metrics.gap_from, metrics.gap_to))
+        gap = None if metrics.gap == 0.0 else (metrics.gap_from, metrics.gap_to)  # closed: along the vacancies
+        return self.heating.site_temperatures(self.lattice.all_positions, vacancies, power, gap)
 
     def device_voltage(self, voltage: float, conductance: float) -> float:
         """V across the device: ``voltage``, or less where the compliance limits the SET-branch current.
