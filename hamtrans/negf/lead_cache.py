@@ -86,18 +86,16 @@ class SurfaceCache:
                solve: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """The cached surfaces at ``z`` (any dropped by the memory budget meanwhile are solved again)."""
         z = np.atleast_1d(np.asarray(z, dtype=complex))
-        with self._lock:
+        with self._lock:  # one look-up: another thread's _put cannot drop an entry in between
             keys = self._keys(lead, z, side, options)
-            lost = [k for k, key in enumerate(keys) if key not in self._store]
-        out = [None] * len(keys)
+            out = [self._store.get(key) for key in keys]
+            for key, value in zip(keys, out):
+                if value is not None:
+                    self._store.move_to_end(key)
+        lost = [k for k, value in enumerate(out) if value is None]
         if lost:
             for k, g in zip(lost, np.asarray(solve(z[lost]))):
                 out[k] = np.array(g)
-        with self._lock:
-            for k, key in enumerate(keys):
-                if out[k] is None:
-                    out[k] = self._store[key]
-                    self._store.move_to_end(key)
         return np.stack(out)
 
     def _keys(self, lead, z: np.ndarray, side: str, options: tuple) -> list[tuple]:
