@@ -127,8 +127,8 @@ def plot_conductance(path: Path, frames: list[dict]) -> None:
     twin.plot(t, [f.get("gap", np.nan) for f in frames], color="k", lw=1.0, label="filament gap (Å)")
     twin.plot(t, [(~f["occupied"]).sum() for f in frames], color="0.5", lw=0.8, ls="--", label="vacancies")
     twin.set_ylabel("gap (Å) / vacancies")
-    fig.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    fig.legend(fontsize=7, loc="upper center", ncol=3, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
     atomic_write(path, lambda p: fig.savefig(p, format="png"))
     plt.close(fig)
 
