@@ -236,10 +236,15 @@ class KineticMonteCarlo:
         ``temperatures``: ``(n_sites + n_interstitials,)`` K (default: the barriers' temperature);
         ``potential``: :meth:`site_potential` of ``state`` when already known.
         """
+        return self._rates(state, voltage, temperatures, potential, self.charges(state))
+
+    def _rates(self, state: KMCState, voltage: float, temperatures: np.ndarray | None, potential: np.ndarray | None,
+               charges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`rates` with the state's :meth:`charges` already computed."""
         allowed = self._allowed(state)
         kinds, pairs = self._kinds[allowed], self._pairs[:, allowed]
-        phi = self.site_potential(state, voltage) if potential is None else potential
-        delta_u = ION_CHARGE * self._potential_step(state, phi, voltage, pairs)
+        phi = self.electrostatics.potential(voltage, charges) if potential is None else potential
+        delta_u = ION_CHARGE * self._potential_step(phi, voltage, pairs, charges)
         barrier = np.maximum(self._barrier[allowed] + 0.5 * delta_u, 0.0)
         temperature = self._event_temperature(pairs, temperatures)
         rates = self.barriers.attempt_frequency * np.exp(-barrier / (kB * temperature))
@@ -256,7 +261,8 @@ class KineticMonteCarlo:
         memory, so the next step may draw afresh, e.g. at another voltage). A given
         ``potential`` (:meth:`site_potential`) is updated in place with the event.
         """
-        rates, kinds, pairs = self.rates(state, voltage, temperatures, potential)
+        charges = self.charges(state)
+        rates, kinds, pairs = self._rates(state, voltage, temperatures, potential, charges)
         total = rates.sum()
         if total <= 0.0:
             if np.isfinite(until):
@@ -269,10 +275,9 @@ class KineticMonteCarlo:
             state.time = until
             return False
         source, target = (int(p) for p in pairs[:, chosen])
-        before = self.charges(state) if potential is not None else None
         self._move(state, source, target)
         if potential is not None:
-            self.electrostatics.update(potential, self.charges(state) - before)
+            self.electrostatics.update(potential, self.charges(state) - charges)
         state.time += waiting
         state.events[kinds[chosen]] += 1
         return True
@@ -300,11 +305,10 @@ class KineticMonteCarlo:
         source, target = self._pairs
         return holds[source] & free[target]
 
-    def _potential_step(self, state: KMCState, phi: np.ndarray, voltage: float, pairs: np.ndarray) -> np.ndarray:
+    def _potential_step(self, phi: np.ndarray, voltage: float, pairs: np.ndarray, charges: np.ndarray) -> np.ndarray:
         """``φ_b − φ_a`` (V) felt by the moving ion: the potential of all but the defects at ``a`` and ``b``."""
         source, target = pairs
         at_electrode = self.electrode_potential(voltage)
-        charges = self.charges(state)
         phi_a = np.where(source == ELECTRODE, at_electrode, phi[source])
         phi_b = np.where(target == ELECTRODE, at_electrode, phi[target])
         step = phi_b - phi_a
