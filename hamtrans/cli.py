@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -27,8 +28,26 @@ from pathlib import Path
 
 import numpy as np
 
+from hamtrans.atomic_files import atomic_write, check_output_file, check_output_folder
 from hamtrans.data.graphs import cutoff_to_json
-from hamtrans.errors import HamtransError
+from hamtrans.errors import HamtransError, OptionError
+
+#: Files written beside a dataset output (:class:`~hamtrans.data.formats.DatasetWriter`).
+DATASET_COMPANIONS = (".partial", ".records")
+
+
+def check_finite_options(args: argparse.Namespace) -> None:
+    """Raise :class:`OptionError` for a number option given as NaN or infinity (argparse's float accepts both)."""
+    for key, value in vars(args).items():
+        values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            shown = " ".join(map(str, values)) if isinstance(value, (list, tuple, dict)) else value
+            raise OptionError(f"--{key.replace('_', '-')} {shown}: not a finite number; give a finite value")
+
+
+def _dataset_output(path: str, inputs: list[tuple[str, str | None]]) -> None:
+    """Check a dataset output ``-o`` (and its partial files) against the inputs, before any work."""
+    check_output_file(path, inputs, "-o", companions=DATASET_COMPANIONS)
 
 
 def parse_cutoff(text: str) -> float | dict[tuple[str, str], float]:
@@ -78,22 +97,36 @@ def cmd_reference(args) -> None:
     from hamtrans.data.formats.dataset import structure_digest
     from hamtrans.data.reference.cp2k_backend import safe_name
 
+    _dataset_output(args.output, [("structure file", p) for p in args.structures]
+                    + [("CP2K settings file", args.cp2k_settings)])
     structures = []
     for path in args.structures:
         frames = read_structure(path, index=args.index)
         frames = frames if isinstance(frames, list) else [frames]
         structures += [(f"{Path(path).stem}:{k}", atoms) for k, atoms in enumerate(frames)]
     generator = _reference_generator(args)
+    if not args.no_blocks:  # cutoffs that cannot work fail here, not after hours of earlier structures
+        from hamtrans.data.reference.images import check_image_settings
+
+        split = args.code == "tblite" or generator.settings.kpoints is None  # Γ matrices are split into blocks
+        for _, atoms in structures:
+            check_image_settings(atoms, args.cutoff, args.image_range if split else None)
     if args.code == "cp2k":
         from hamtrans.data.reference.cp2k_backend import find_executable
 
         find_executable(generator.settings.executable)  # before any file is written
     workdir = Path(args.workdir) if args.workdir else Path(args.output).with_name(Path(args.output).name + ".cp2k")
+    if args.code == "cp2k":
+        check_output_folder(workdir, (), [], "--workdir")
+    partial = Path(args.output).with_name(Path(args.output).name + ".partial")
+    if partial.exists() and not args.resume:
+        raise OptionError(f"{partial} holds the structures of an interrupted run: add --resume to continue it, or "
+                          f"delete it to start afresh")
     writer = DatasetWriter(args.output, generator.basis, generator.describe(), resume=args.resume)
     digests = [structure_digest(atoms) for _, atoms in structures]
     with writer:
         done = writer.check_resume([name for name, _ in structures], digests, generator.describe(),
-                                   may_differ=generator.resumable_settings)
+                                   may_differ=generator.resumable_settings, blocks=not args.no_blocks)
         if done:
             print(f"resuming: {done} of {len(structures)} structures already in {writer.partial}")
         bar = tqdm(range(done, len(structures)), initial=done, total=len(structures), unit="structure")
@@ -113,17 +146,21 @@ def cmd_build_device(args) -> None:
 
     from hamtrans.data.structures import DeviceSpec, build_vcm_device
 
+    output = check_output_file(args.output, [], "-o")
     overrides = {f.name: getattr(args, f.name) for f in fields(DeviceSpec) if getattr(args, f.name, None) is not None}
     if "cross_section" in overrides:
         overrides["cross_section"] = tuple(overrides["cross_section"])
     atoms = build_vcm_device(**overrides)
-    write(args.output, atoms, format="extxyz")
+    atomic_write(output, lambda path: write(path, atoms, format="extxyz"))
     print(f"{atoms.get_chemical_formula()}: {len(atoms)} atoms, cell {atoms.cell.lengths().round(2)} Å -> {args.output}")
 
 
 def cmd_import_cp2k(args) -> None:
     from hamtrans.data.formats import DatasetWriter, read_cp2k
 
+    _dataset_output(args.output, [("structure file", args.structure), ("CP2K .out file", args.out_file),
+                                  ("basis file", args.basis_file)] + [("KS file", p) for p in args.ks]
+                    + [("S file", p) for p in args.s])
     basis = _basis_from_args(args)
     if args.out_file is None:
         if len(args.ks) != 1 or len(args.s) != 1:
@@ -141,6 +178,9 @@ def cmd_import_cp2k(args) -> None:
 def cmd_import_eth(args) -> None:
     from hamtrans.data.formats import DatasetWriter, read_eth_directory
 
+    _dataset_output(args.output, [("basis file", args.basis_file)]
+                    + [("input file", Path(d) / name) for d in args.directories
+                       for name in ("structure.xyz", "H.csr", "S.csr")])
     basis = _basis_from_args(args)
     settings = {"source": "eth", "cutoff": cutoff_to_json(args.cutoff), "image_range": args.image_range}
     with DatasetWriter(args.output, basis, settings) as writer:
@@ -169,6 +209,7 @@ def _transport_device(args):
     lead_args = dict(lead_cell=args.lead_cell, lead_tolerance=args.lead_tolerance, threshold=args.threshold)
     if source.is_dir():
         from hamtrans.data.formats import read_structure
+        from hamtrans.data.formats.cp2k import check_matrices
         from hamtrans.data.formats.csr import read_triplet_matrix
         from ase.units import Hartree
 
@@ -178,6 +219,8 @@ def _transport_device(args):
         scale = Hartree if args.energy_unit == "hartree" else 1.0  # T is invariant to the orbital order
         h = read_triplet_matrix(source / "H.csr", n) * scale
         s = read_triplet_matrix(source / "S.csr", n)
+        check_matrices({(0, 0, 0): h}, {(0, 0, 0): s}, 1.0,
+                       ({(0, 0, 0): str(source / "H.csr")}, {(0, 0, 0): str(source / "S.csr")}))
         return Device.from_atoms(h, s, atoms, basis, args.axis, **lead_args), None, source.name
     from hamtrans.data.formats import Dataset
 
@@ -187,11 +230,32 @@ def _transport_device(args):
     return device, record.fermi_level, record.name or source.stem
 
 
+def _check_transport_options(args) -> None:
+    """Refuse unusable ``transport`` options and an ``--out`` that would overwrite an input, before any work."""
+    source = Path(args.input)
+    inputs = [("input", source), ("basis file", args.basis_file)]
+    if source.is_dir():
+        inputs += [("input file", source / name) for name in ("structure.xyz", "H.csr", "S.csr")]
+    check_output_folder(args.out, ("transmission.dat", "current.json", "transmission.png"), inputs, "--out")
+    rules = [("points", args.points >= 2, "at least 2 energies"), ("batch-size", args.batch_size >= 1, "at least 1"),
+             ("tolerance", args.tolerance > 0, "positive"), ("temperature", args.temperature >= 0, "≥ 0 K"),
+             ("eta", args.eta >= 0, "≥ 0 eV"), ("lead-tolerance", args.lead_tolerance > 0, "positive (eV)"),
+             ("threshold", args.threshold >= 0, "≥ 0"),
+             ("resolution", args.resolution is None or args.resolution > 0, "positive (eV)"),
+             ("lead-cell", args.lead_cell is None or args.lead_cell > 0, "a positive length (Å)")]
+    for option, valid, requirement in rules:
+        if not valid:
+            raise OptionError(f"--{option} {getattr(args, option.replace('-', '_'))}: must be {requirement}")
+    if args.emin is not None and args.emax is not None and not args.emin < args.emax:
+        raise OptionError(f"--emin {args.emin} must be below --emax {args.emax} (eV)")
+
+
 def cmd_transport(args) -> None:
     from hamtrans.negf import SweepOptions, biased_device, current, transmission
     from hamtrans.negf.report import plot_transmission, write_current_json, write_transmission_table
     from hamtrans.negf.sweep import world_communicator
 
+    _check_transport_options(args)
     comm = world_communicator()
     root = comm is None or comm.Get_rank() == 0
     device, record_fermi, label = _transport_device(args)
@@ -235,7 +299,7 @@ def cmd_train(args) -> None:
     from hamtrans.models.training import Trainer
 
     config = load_config(args.config)
-    _train(Trainer(config, resume=args.resume), "best model")
+    _train(Trainer(config, resume=args.resume, overwrite=args.overwrite), "best model")
 
 
 def cmd_finetune(args) -> None:
@@ -243,7 +307,8 @@ def cmd_finetune(args) -> None:
     from hamtrans.models.training import Trainer
 
     config = load_finetune_config(args.config)
-    _train(Trainer(config, resume=args.resume, task=ReplayEWCTask(config)), "fine-tuned model")
+    _train(Trainer(config, resume=args.resume, task=ReplayEWCTask(config), overwrite=args.overwrite),
+           "fine-tuned model")
 
 
 def _train(trainer, what: str) -> None:
@@ -272,6 +337,11 @@ def cmd_predict(args) -> None:
     from hamtrans.models.model_file import load_model
     from hamtrans.models.predict_io import write_csr_folder
 
+    inputs = [("structure file", args.structure)] + ([("model file", args.model)] if Path(args.model).exists() else [])
+    if args.format == "csr":
+        check_output_folder(args.output, ("structure.xyz", "H.csr", "S.csr"), inputs, "-o")
+    else:
+        _dataset_output(args.output, inputs)
     predictor = load_model(args.model)
     atoms = read_structure(args.structure)
     h, s, cost = predictor.timed_predict(atoms, device=args.device)
@@ -289,6 +359,8 @@ def cmd_evaluate(args) -> None:
     from hamtrans.models.evaluation import evaluate_model
     from hamtrans.models.model_file import POTENTIAL_FORMAT, file_format
 
+    check_output_folder(args.out, ("evaluation.json", "parity.png", "errors_violin.png"),
+                        [("model file", args.model), ("dataset", args.dataset)], "--out")
     if file_format(args.model) == POTENTIAL_FORMAT:
         from hamtrans.models.model_file import load_potential
         from hamtrans.models.potential_training import evaluate_potential, read_labels
@@ -314,6 +386,11 @@ def cmd_iv(args) -> None:
         from dataclasses import replace
 
         config = replace(config, output=replace(config.output, directory=args.out))
+    inputs = [("configuration file", args.config)]
+    if Path(config.transport.hamiltonian).exists():
+        inputs.append(("transport.hamiltonian file", config.transport.hamiltonian))
+    check_output_folder(config.output.directory, ("trajectory.h5", "iv.dat", "iv.png", "conductance.png",
+                                                  "summary.json"), inputs, "--out" if args.out else "output.directory")
     sweep = SwitchingSweep(config, progress=not args.quiet)
     frames = sweep.run()
     print(f"{len(frames)} voltage points, simulated time {frames[-1]['time']:.3e} s -> {sweep.directory}/ "
@@ -385,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("config", help="YAML configuration (keys: hamtrans/models/train_config.py)")
         p.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in output.directory (its best.pt, checkpoint.pt, metrics.csv)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("predict", help="H and S of a structure from a trained model")
@@ -451,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
+        check_finite_options(args)
         args.func(args)
     except HamtransError as exc:
         print(f"hamtrans {args.command}: error: {exc}", file=sys.stderr)

@@ -43,3 +43,15 @@ class TrainingError(HamtransError):
 
 class Cp2kError(HamtransError):
     """CP2K is missing, failed, or its SCF did not converge with any of the mixings tried."""
+
+
+class OutputError(HamtransError):
+    """An output path cannot be written: its folder is missing or read-only, or it is one of the inputs."""
+
+
+class RecordIndexError(HamtransError, IndexError):
+    """A record or frame index outside the structures of a dataset or structure file."""
+
+
+class OptionError(HamtransError):
+    """A command-line option has an unusable value."""

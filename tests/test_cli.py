@@ -140,7 +140,7 @@ def test_import_eth_folder(tmp_path):
         with open(folder / name, "w") as handle:
             for r in range(n):
                 for c in range(r, n):
-                    handle.write(f"{r + 1} {c + 1} {m[r, c] * scale:.15e}\n")
+                    handle.write(f"{r + 1} {c + 1} {m[r, c] * scale + (r == c) * (scale != 1.0):.15e}\n")  # S = 1 + 0.01 m
     assert main(["import-eth", str(folder), "-o", str(tmp_path / "eth.h5"), "--cutoff", "4.0"]) == 0  # all pairs
     with Dataset(tmp_path / "eth.h5") as data:
         h = data[0].hamiltonian

@@ -159,7 +159,8 @@ def test_eth_layout_round_trip(tmp_path):
     t = orbital_transform(basis, atoms.numbers, "cp2k").toarray()
     h_cp2k_hartree = t.T @ h.to_sparse().toarray() @ t / Hartree
     write_ascii(tmp_path / "H.csr", h_cp2k_hartree, upper=True)
-    write_ascii(tmp_path / "S.csr", t.T @ h.to_sparse().toarray() @ t * 1e-2, upper=True)
+    s_internal = h.to_sparse().toarray() * 1e-2 + np.eye(h.n_orbitals)  # an overlap: positive definite
+    write_ascii(tmp_path / "S.csr", t.T @ s_internal @ t, upper=True)
     write(tmp_path / "structure.xyz", atoms, format="extxyz")
     back = read_eth_directory(tmp_path, basis, 3.0, image_range=5.0)
     np.testing.assert_allclose(back.hamiltonian.edges, h.edges, atol=1e-10)

@@ -157,3 +157,44 @@ def test_bad_model_input():
     atoms = Atoms("HfOTi", positions=[[0, 0, 0], [2, 0, 0], [0, 2, 0]])
     with pytest.raises(UnknownElementError, match="Ti"):
         predict(model, atoms)
+
+
+def _cluster_with_probe(distance: float, anchor: int = 0) -> Atoms:
+    """The test cluster plus an O atom at ``distance`` Å from atom ``anchor``, away from the others."""
+    atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
+    outward = atoms.positions[anchor] - atoms.positions.mean(axis=0)
+    outward /= np.linalg.norm(outward)
+    atoms += Atoms("O", positions=[atoms.positions[anchor] + distance * outward])
+    return atoms
+
+
+def _crossing_jump(model, cutoff: float, step: float, anchor: int = 0) -> float:
+    """Largest change (eV) of any H entry except the probe–anchor block when the probe moves cutoff − step → + step."""
+    inside, outside = (predict(model, _cluster_with_probe(cutoff + sign * step, anchor), model.config.block_cutoff)
+                       for sign in (-1, 1))
+    probe = len(inside.numbers) - 1
+    a, b = inside.to_sparse().toarray(), outside.to_sparse().toarray()
+    if cutoff == model.config.block_cutoff:  # that pair's own block is truncated there by the format
+        offsets = np.concatenate([[0], np.cumsum(BASIS.orbital_counts(inside.numbers))])
+        p, q = slice(offsets[probe], offsets[probe + 1]), slice(offsets[anchor], offsets[anchor + 1])
+        a[p, q] = b[p, q] = a[q, p] = b[q, p] = 0.0
+    return float(np.abs(a - b).max())
+
+
+@pytest.mark.parametrize("which", ["mp_cutoff", "block_cutoff"])
+def test_hamiltonian_is_continuous_when_an_atom_crosses_a_cutoff(which):
+    """Every block changes by → 0 with the step as a neighbour crosses the message-passing or the block cutoff."""
+    torch.manual_seed(7)
+    smooth = HamiltonianModel(config(dtype="float64", block_cutoff=4.5))
+    randomise(smooth)
+    cutoff = getattr(smooth.config, which)
+    nearest = min(np.linalg.norm(_cluster_with_probe(cutoff)[:-1].positions - _cluster_with_probe(cutoff)[-1].position,
+                                 axis=1)[1:])
+    assert abs(nearest - smooth.config.mp_cutoff) > 0.05 and abs(nearest - 4.5) > 0.05  # only one crossing
+    # the entries move with the probe (∝ step); a jump would stay as the step shrinks
+    jumps = [_crossing_jump(smooth, cutoff, step) for step in (1e-2, 1e-4, 1e-6)]
+    assert jumps[0] > 1e-5 and jumps[1] < 0.02 * jumps[0] and jumps[2] < 0.02 * jumps[1], jumps
+    # negative control: the same weights without smooth cutoffs (files older than the option) jump
+    legacy = HamiltonianModel(config(dtype="float64", block_cutoff=4.5, smooth_cutoffs=False))
+    legacy.load_state_dict(smooth.state_dict())
+    assert _crossing_jump(legacy, cutoff, 1e-6) > 1e-4

@@ -153,9 +153,10 @@ def test_current_zero_at_zero_bias_and_odd_for_a_symmetric_device():
 
 def test_adaptive_grid_matches_a_dense_uniform_grid_with_fewer_points():
     device = Device.from_matrices(*random_chain_device(seed=11))
-    adaptive = current(device, 0.5, fermi_level=0.3, tolerance=1e-5)
-    uniform = current(device, 0.5, fermi_level=0.3, grid="uniform", points=4001)
-    assert adaptive.current == pytest.approx(uniform.current, rel=1e-4)
+    adaptive = current(device, 0.5, fermi_level=2.0, tolerance=1e-5)  # T(2.0 eV) = 0.87: an open window
+    uniform = current(device, 0.5, fermi_level=2.0, grid="uniform", points=4001)
+    assert abs(uniform.current) > 1e-6
+    assert adaptive.current == pytest.approx(uniform.current, rel=1e-4, abs=0)
     assert adaptive.energies.size < 1000
 
 

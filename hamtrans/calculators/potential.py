@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from hamtrans.models.model_file import load_potential, resolve_device
 from hamtrans.models.potential import InteratomicPotential, evaluate, prepare_potential_inputs, stress_from_virial
 
 
@@ -27,16 +28,21 @@ class PotentialCalculator(Calculator):
     model
         Potential file, shipped name (``"vcm-gfn1-potential"``) or a loaded model.
     device
-        torch device: ``"cpu"`` or ``"cuda"``.
+        torch device: ``"cpu"`` or ``"cuda"`` (refused with a clear error where this machine has no GPU).
+
+    Notes
+    -----
+    Positions are used in float64 until the edge vectors are formed; only those are
+    cast to the model's precision, so a float32 potential gives the same forces for a
+    structure translated 1,000 Å from the origin.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
 
     def __init__(self, model: str | InteratomicPotential, device: str = "cpu", **kwargs) -> None:
         super().__init__(**kwargs)
+        device = resolve_device(device)
         if not isinstance(model, InteratomicPotential):
-            from hamtrans.models.model_file import load_potential
-
             model = load_potential(model, device)
         self.model = model.to(device).eval()
         self.device = device

@@ -20,7 +20,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from hamtrans.calculators.hamiltonian import HamiltonianCalculator
 from hamtrans.errors import HamtransError
 from hamtrans.negf import Device, SweepOptions, biased_device, current, transmission
-from hamtrans.negf.device import AXES
+from hamtrans.data.blocks import lattice_axis
 from hamtrans.negf.electrodes import Electrode, periodic_electrodes
 
 
@@ -86,7 +86,7 @@ class TransportCalculator(Calculator):
         if not isinstance(hamiltonian, HamiltonianCalculator):
             raise HamtransError("hamiltonian= must be a HamiltonianCalculator")
         self.hamiltonian = hamiltonian
-        self.axis = AXES.get(axis, axis) if isinstance(axis, str) else int(axis)
+        self.axis = lattice_axis(axis)
         self.bias, self.temperature, self.fermi = float(bias), float(temperature), fermi_level
         self.energies = None if energies is None else np.asarray(energies, float)
         self.lead_cell, self.lead_tolerance, self.tolerance = lead_cell, lead_tolerance, tolerance

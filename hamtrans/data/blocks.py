@@ -29,6 +29,24 @@ from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.graphs import AtomGraph
 from hamtrans.errors import AmbiguousImageError, HamtransError
 
+#: Names of the lattice directions accepted as ``axis`` (any case).
+AXES = {"x": 0, "y": 1, "z": 2}
+
+
+def lattice_axis(axis: int | str) -> int:
+    """A lattice direction as 0, 1 or 2, from ``0/1/2`` or ``"x"/"y"/"z"`` (any case).
+
+    Raises
+    ------
+    HamtransError
+        For anything else (another string, an integer outside 0–2, a float, a bool).
+    """
+    if isinstance(axis, str) and axis.lower() in AXES:
+        return AXES[axis.lower()]
+    if isinstance(axis, (int, np.integer)) and not isinstance(axis, (bool, np.bool_)) and 0 <= axis <= 2:
+        return int(axis)
+    raise HamtransError(f"axis={axis!r} is not a lattice direction: give 0, 1, 2 or 'x', 'y', 'z'")
+
 
 def block_entry_indices(
     row_start: np.ndarray, row_size: np.ndarray, col_start: np.ndarray, col_size: np.ndarray
@@ -254,10 +272,18 @@ class BlockSparseMatrix:
         ----------
         axis
             ``None``: fold all images (Γ point). Otherwise keep only blocks whose
-            shift along this lattice direction equals ``shift`` and fold the others.
+            shift along this lattice direction (0, 1, 2 or ``'x'``, ``'y'``, ``'z'``)
+            equals ``shift`` and fold the others.
         shift
             Cell offset along ``axis``: 0 = open/device matrix, 1 = coupling to the next cell.
+
+        Raises
+        ------
+        HamtransError
+            ``axis`` is none of the above.
         """
+        if axis is not None:
+            axis = lattice_axis(axis)
         rows, cols = self.layout.edge_indices()
         values = self.edges
         if axis is not None:

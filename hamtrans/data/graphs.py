@@ -27,6 +27,9 @@ Cutoff = Union[float, Mapping[tuple[str, str], float]]
 
 #: Atoms closer than this (Å) are rejected as overlapping.
 MIN_DISTANCE = 0.5
+#: Most atom pairs (images included) a neighbour search may produce, about 50 bytes each in memory:
+#: a larger radius is refused before the search (:func:`estimated_pairs`).
+MAX_PAIRS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -120,16 +123,59 @@ def check_structure(atoms: Atoms, min_distance: float = MIN_DISTANCE) -> None:
         )
 
 
-def neighbour_pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, ...]:
+def estimated_pairs(atoms: Atoms, radius: float) -> float:
+    """Estimate of the ordered atom pairs within ``radius``, images included (typically within a factor of two).
+
+    The atoms fill a box of the periodic face distances and, along open axes, their
+    extent (at least 1 Å); the neighbours of an atom fill a cube of side ``2 radius``,
+    cut to that extent along open axes.
+    """
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    positions = atoms.get_positions()
+    cell = np.asarray(atoms.cell, dtype=np.float64)
+    volume = abs(np.linalg.det(cell))
+    box = np.maximum(np.ptp(positions, axis=0), 1.0)
+    reach = np.full(3, 2.0 * radius)
+    for k in range(3):
+        if pbc[k] and volume > 0:
+            box[k] = volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
+        elif not pbc[k]:
+            reach[k] = min(reach[k], box[k])
+    n = len(atoms)
+    return float(n * n * np.prod(reach / box))
+
+
+def check_search_size(atoms: Atoms, radius: float, what: str = "radius") -> None:
+    """Raise :class:`HamtransError` if a neighbour search within ``radius`` would give more than
+    :data:`MAX_PAIRS` pairs (:func:`estimated_pairs`); ``what`` names the radius in the message."""
+    pairs = estimated_pairs(atoms, radius)
+    if pairs > MAX_PAIRS:
+        raise HamtransError(
+            f"{what} = {radius:g} Å gives about {pairs:.1e} atom pairs (images included) for these {len(atoms)} "
+            f"atoms, more than the {MAX_PAIRS:.0e} a neighbour search may hold in memory: lower the {what} "
+            "(reference H and S blocks vanish beyond about 12 Å)"
+        )
+
+
+def neighbour_pairs(atoms: Atoms, cutoff: float, what: str = "radius") -> tuple[np.ndarray, ...]:
     """Full neighbour list ``(i, j, S, d)`` within ``cutoff`` (vesin), unsorted, without ``(i, i, 0)``.
 
     Non-periodic directions get a box large enough for vesin. Used by graph
-    building, the Γ-split check and the structure builders.
+    building, the Γ-split check and the structure builders. ``what`` names the
+    radius in the error for one that would give more than :data:`MAX_PAIRS` pairs.
+
+    Raises
+    ------
+    HamtransError
+        ``cutoff`` would give more than :data:`MAX_PAIRS` pairs (:func:`check_search_size`).
     """
     import vesin
 
     pbc = np.asarray(atoms.pbc, dtype=bool)
     positions = atoms.get_positions()
+    check_search_size(atoms, cutoff, what)
+    if not pbc.any():  # every pair lies within the diagonal of the atoms' bounding box: a larger radius finds no more
+        cutoff = min(cutoff, float(np.linalg.norm(np.ptp(positions, axis=0))) + 1.0)
     if pbc.any():
         box = np.asarray(atoms.cell, dtype=np.float64)
     else:
@@ -146,11 +192,26 @@ def neighbour_pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, ...]:
     return i.astype(np.int64), j.astype(np.int64), s.astype(np.int64), d
 
 
+def check_cutoff(cutoff: Cutoff) -> Cutoff:
+    """Return ``cutoff``; raise :class:`HamtransError` unless it is a positive finite radius (Å) or a mapping
+    of element-symbol pairs to such radii."""
+    radii = cutoff.items() if isinstance(cutoff, Mapping) else [(None, cutoff)]
+    for pair, radius in radii:
+        where = "cutoff" if pair is None else f"cutoff of the pair {pair}"
+        if pair is not None and not (isinstance(pair, tuple) and len(pair) == 2
+                                     and all(symbol in chemical_symbols[1:] for symbol in pair)):
+            raise HamtransError(f"per-pair cutoff key {pair!r} is not a pair of element symbols: give e.g. "
+                                "{('Hf', 'O'): 5.0} (command line: 'Hf-O=5,O-O=4')")
+        if isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(radius) or not radius > 0:
+            raise HamtransError(f"{where} must be a positive finite radius in Å, got {radius!r}")
+    return cutoff
+
+
 def pair_cutoff_table(atoms: Atoms, cutoff: Cutoff) -> tuple[float, np.ndarray | None]:
     """Largest radius and, for per-pair cutoffs, a ``(119, 119)`` radius table by atomic numbers."""
+    check_cutoff(cutoff)
     if not isinstance(cutoff, Mapping):
-        if not cutoff > 0:
-            raise HamtransError(f"cutoff must be a positive radius in Å, got {cutoff}")
         return float(cutoff), None
     table = np.full((119, 119), np.nan)
     for (a, b), radius in cutoff.items():
@@ -187,7 +248,7 @@ def build_graph(atoms: Atoms, cutoff: Cutoff, check: bool = True) -> AtomGraph:
     if check:
         check_structure(atoms)
     radius, table = pair_cutoff_table(atoms, cutoff)
-    i, j, s, d = neighbour_pairs(atoms, radius)
+    i, j, s, d = neighbour_pairs(atoms, radius, "cutoff")
     if table is not None:
         keep = d <= table[atoms.numbers[i], atoms.numbers[j]]
         i, j, s = i[keep], j[keep], s[keep]

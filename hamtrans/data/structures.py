@@ -34,6 +34,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import covalent_radii
 
+from hamtrans.config import is_finite_number
 from hamtrans.data.graphs import neighbour_pairs
 from hamtrans.errors import HamtransError
 
@@ -84,6 +85,30 @@ class DeviceSpec:
     ti_rattle: float = 0.10
     vacuum: float = 0.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, low, inclusive in (("electrode_length", 0.0, False), ("oxide_length", 0.0, False),
+                                     ("ti_length", 0.0, True), ("interface_gap", 0.0, True),
+                                     ("filament_radius", 0.0, True), ("gap_length", 0.0, True),
+                                     ("oxide_rattle", 0.0, True), ("ti_rattle", 0.0, True), ("vacuum", 0.0, True)):
+            value = getattr(self, name)
+            if not is_finite_number(value) or not (value >= low if inclusive else value > low):
+                raise HamtransError(f"{name} must be a {'non-negative' if inclusive else 'positive'} finite length "
+                                    f"(Å), not {value!r}")
+        for name, low, high in (("vacancy_fraction", 0.0, 1.0), ("gap_center", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not is_finite_number(value) or not low <= value <= high:
+                raise HamtransError(f"{name} must be a fraction in [{low:g}, {high:g}], not {value!r}")
+        for name, positive in (("cross_section", True), ("filament_center", False)):
+            value = getattr(self, name)
+            if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(is_finite_number(v) for v in value)
+                    and (not positive or min(value) > 0)):
+                what = "positive finite lengths (Å), y and z" if positive else "finite fractions of the cross-section"
+                raise HamtransError(f"{name} must be two {what}, not {value!r}")
+        if self.vacancies not in ("none", "random", "filament", "broken"):
+            raise HamtransError(f"vacancies must be 'none', 'random', 'filament' or 'broken', not {self.vacancies!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise HamtransError(f"seed must be a non-negative integer, not {self.seed!r}")
 
 
 def _whole(length: float, period: float, what: str, max_strain: float = 0.06) -> int:
@@ -216,6 +241,9 @@ def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
     x = (n_planes - 1) * A_TIN / 2 + gap
     oxide, oxide_sym = _crystal_layer(_FLUORITE, (A_HFO2,) * 3, ly, lz, spec.oxide_length, x)
     oxide, oxide_sym = _balance_stoichiometry(oxide, oxide_sym, {"Hf": 1, "O": 2}, rng)
+    if not len(oxide):
+        raise HamtransError(f"oxide_length {spec.oxide_length:g} Å holds no HfO2 unit of the fluorite lattice "
+                            f"(a = {A_HFO2} Å): give at least {A_HFO2 / 2:g} Å")
     x = oxide[:, 0].max() + gap
     n_ti = int(round(spec.ti_length / (A_TIN / 2))) if spec.ti_length > 0 else 0
     right_planes = np.arange(-n_planes - n_ti, 0)  # Ti planes continue the TiN metal sublattice
@@ -273,7 +301,7 @@ def _cut_vacancies(pos: np.ndarray, symbols: list[str], spec: DeviceSpec, ly: fl
     elif spec.vacancies == "random":
         count = int(round(spec.vacancy_fraction * len(oxygen)))
         remove = rng.choice(oxygen, size=count, replace=False)
-    elif spec.vacancies in ("filament", "broken"):
+    else:  # filament or broken (DeviceSpec admits no other mode)
         center = np.array(spec.filament_center) * [ly, lz]
         delta = pos[oxygen, 1:] - center
         delta -= np.round(delta / [ly, lz]) * [ly, lz]
@@ -283,8 +311,6 @@ def _cut_vacancies(pos: np.ndarray, symbols: list[str], spec: DeviceSpec, ly: fl
             x_gap = x.min() + spec.gap_center * np.ptp(x)
             inside &= np.abs(x - x_gap) > spec.gap_length / 2
         remove = oxygen[inside]
-    else:
-        raise HamtransError(f"vacancies must be 'none', 'random', 'filament' or 'broken', not '{spec.vacancies}'")
     keep = np.setdiff1d(np.arange(len(symbols)), remove)
     return pos[keep], [symbols[k] for k in keep]
 

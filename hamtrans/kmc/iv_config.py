@@ -1,6 +1,8 @@
 """``hamtrans iv`` configuration: device, KMC, voltage sweep, transport and output sections.
 
-Every key is optional; the defaults below are those of :class:`IVConfig`::
+Every key is optional; the defaults below are those of :class:`IVConfig`. Numbers must be
+finite and flags ``true`` or ``false``; a bad value is a :class:`~hamtrans.config.ConfigError`
+naming its key::
 
     device:                     # hamtrans.data.structures.DeviceSpec (the PRISTINE device:
       cross_section: [8.48, 8.48]   #   its O sites are the KMC lattice; `vacancies` is not a key)
@@ -51,7 +53,7 @@ Every key is optional; the defaults below are those of :class:`IVConfig`::
       temperature: 300.0        # K of the contacts' Fermi functions
       tolerance: 0.01           # relative tolerance of the adaptive current integral
       resolution: null          # eV between the adaptive grid's first energies (null: kT at 300 K)
-      points: null              # or a number of uniform energies over μ_R − 10 kT … μ_L + 10 kT (fixed cost)
+      points: null              # or a number (≥ 3) of uniform energies over μ_R − 10 kT … μ_L + 10 kT (fixed cost)
       lattice: false            # true: energies E_F + k·resolution over that window; with voltages that are
                                 #   even multiples of resolution, every lead energy is solved once per sweep
       read_resolution: null     # eV: a finer spacing for the currents at ±sweep.read_voltage (lattice only)
@@ -77,6 +79,7 @@ from hamtrans.config import ConfigError, as_dict, check_keys, load_raw, section
 from hamtrans.data.structures import DeviceSpec
 from hamtrans.errors import HamtransError
 from hamtrans.kmc.engine import Barriers
+from hamtrans.negf.grids import MIN_GRID_POINTS
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,14 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if "vacancies" in device_raw:
         raise ConfigError("device.vacancies is not a key here: the device is the pristine lattice; "
                           "set kmc.vacancy_fraction for the initial vacancies")
-    device = section(DeviceSpec, {**as_dict(DEFAULT_DEVICE), **device_raw, "vacancies": "none"}, "device")
-    kmc = section(KMCSection, raw.get("kmc"), "kmc")
+    try:
+        device = section(DeviceSpec, {**as_dict(DEFAULT_DEVICE), **device_raw, "vacancies": "none"}, "device",
+                         finite=True)
+    except ConfigError:
+        raise
+    except HamtransError as error:  # DeviceSpec's own checks name the key
+        raise ConfigError(f"device.{error}") from None
+    kmc = section(KMCSection, raw.get("kmc"), "kmc", finite=True)
     if not isinstance(kmc.barriers, dict):
         raise ConfigError("kmc.barriers must be a mapping of barrier names to energies (eV)")
     check_keys(kmc.barriers, Barriers, "kmc.barriers")
@@ -225,17 +234,17 @@ def parse_iv_config(raw: dict) -> IVConfig:
     if not kmc.interface_width > 0:
         raise ConfigError(f"kmc.interface_width must be a positive length (Å), not {kmc.interface_width}")
     try:
-        barriers = section(Barriers, kmc.barriers, "kmc.barriers")  # numbers checked by name
+        barriers = section(Barriers, kmc.barriers, "kmc.barriers", finite=True)  # numbers checked by name
     except ConfigError:
         raise
     except HamtransError as error:
         raise ConfigError(f"kmc.barriers: {error}") from None
     kmc = replace(kmc, barriers={key: getattr(barriers, key) for key in kmc.barriers})
-    config = IVConfig(device, kmc, section(SweepSection, raw.get("sweep"), "sweep"),
-                      section(TransportSection, raw.get("transport"), "transport"),
+    config = IVConfig(device, kmc, section(SweepSection, raw.get("sweep"), "sweep", finite=True),
+                      section(TransportSection, raw.get("transport"), "transport", finite=True),
                       section(OutputSection, raw.get("output"), "output"),
-                      section(ElectrostaticsSection, raw.get("electrostatics"), "electrostatics"),
-                      section(HeatingSection, raw.get("heating"), "heating"))
+                      section(ElectrostaticsSection, raw.get("electrostatics"), "electrostatics", finite=True),
+                      section(HeatingSection, raw.get("heating"), "heating", finite=True))
     voltages = config.voltages()  # validates the sweep
     _check_physics(config, voltages)
     if config.transport.lead_method not in ("eigenmode", "sancho-rubio"):
@@ -245,6 +254,9 @@ def parse_iv_config(raw: dict) -> IVConfig:
         raise ConfigError(f"transport.backend must be 'numpy' or 'cupy', not '{config.transport.backend}'")
     if config.transport.leads not in ("own", "periodic"):
         raise ConfigError(f"transport.leads must be 'own' or 'periodic', not '{config.transport.leads}'")
+    if config.transport.points is not None and config.transport.points < MIN_GRID_POINTS:
+        raise ConfigError(f"transport.points must be null (adaptive grid) or at least {MIN_GRID_POINTS} uniform "
+                          f"energies, not {config.transport.points}")
     if config.transport.resolution is not None and not config.transport.resolution > 0:
         raise ConfigError(f"transport.resolution must be a positive energy (eV) or null, "
                           f"not {config.transport.resolution}")

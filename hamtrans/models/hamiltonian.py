@@ -4,12 +4,15 @@ Architecture (one message-passing layer by default, as in arXiv 2602.02125):
 
 1. species embedding → scalar node features;
 2. ``n_layers`` attention interactions: messages ``TP(h_j, Y(r̂_ij))`` with
-   radial-MLP weights, weighted by multi-head attention ``softmax_j(q_i·k_ij)``
-   times a smooth cutoff, plus a self-connection and a gated nonlinearity;
+   radial-MLP weights, weighted by multi-head attention
+   ``u_ij softmax_j(q_i·k_ij + log u_ij)`` (``u``: the smooth cutoff envelope, so a
+   neighbour entering the sphere starts with zero weight and renormalises nothing),
+   plus a self-connection and a gated nonlinearity;
 3. edge features for every block edge from both end nodes:
    ``TP(W_a h_i + W_b h_j, Y(r̂_ij))`` with radial weights;
-4. onsite features: node features plus the cutoff-weighted sum of the atom's
-   edge features (which carry the odd-parity components nodes lack);
+4. onsite features: node features plus the sum of the atom's edge features (which
+   carry the odd-parity components nodes lack), weighted by an envelope that reaches
+   0 at ``block_cutoff``;
 5. heads per element pair: a linear map to the Clebsch–Gordan slots of every
    shell pair and the orthogonal slot → block map (:mod:`.block_head`);
 6. hermiticity by construction: ``H_ij(S) ← ½(B_ij(S) + B_ji(−S)ᵀ)``.
@@ -26,6 +29,14 @@ Gaunt-allowed slots), onsite S blocks are per-element constants.
 Strict locality: every radial function carries the polynomial envelope of
 :mod:`.radial`, so an atom farther than ``mp_cutoff`` from both ends of a block
 (or from the atom of an onsite block) changes it by exactly 0.
+
+Continuity (``smooth_cutoffs``, the default of new models): H is a continuous function
+of the positions, except for the block of a pair crossing ``block_cutoff`` itself,
+which the block-sparse format truncates there (as every reference does). Files
+written before the option existed load with ``smooth_cutoffs=False``: the softmax over
+the whole sphere, multiplied by the envelope afterwards, and onsite weights that
+reach 0 only at ``block_cutoff + block_margin``; there H jumps when an atom crosses
+``mp_cutoff`` or ``block_cutoff``.
 """
 
 from __future__ import annotations
@@ -33,10 +44,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from ase.data import chemical_symbols
 from e3nn import o3
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
+from hamtrans.config import ConfigError
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.models.block_head import BlockCoupling
 from hamtrans.models.equivariant import (DTYPES, ModelConfigMixin, ProductThenLinear, channelwise_tensor_product,
@@ -79,6 +92,10 @@ class HamiltonianModelConfig(ModelConfigMixin):
         ``"float32"`` (default) or ``"float64"``; the model is built in this precision
         (e3nn's Clebsch–Gordan tables too: a float32 model cast to float64 is only
         equivariant to ~1e-8).
+    smooth_cutoffs
+        Attention weights and the onsite sum over block edges go to 0 smoothly at
+        ``mp_cutoff`` and ``block_cutoff`` (module docstring). ``False`` reproduces
+        models trained before the option existed.
     electrostatics
         Also predict latent atomic charges (e) and add the long-range term
         ``½(VS + SV)`` of their potential (:mod:`hamtrans.models.electrostatics`)
@@ -99,6 +116,7 @@ class HamiltonianModelConfig(ModelConfigMixin):
     n_radial: int = 8
     radial_hidden: int = 32
     dtype: str = "float32"
+    smooth_cutoffs: bool = True
     electrostatics: bool = False
     charge_width: float = 2.0
 
@@ -124,6 +142,41 @@ class HamiltonianModelConfig(ModelConfigMixin):
         return OrbitalBasis.named(self.basis)
 
 
+def check_config(config: HamiltonianModelConfig, basis: OrbitalBasis) -> None:
+    """Refuse hyper-parameters the Hamiltonian model cannot be built with (:func:`check_lmax`, heads).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, its value and the fix.
+    """
+    if config.heads < 1 or config.channels % config.heads:
+        raise ConfigError(f"model.heads = {config.heads} must divide model.channels = {config.channels}; "
+                          f"choose heads among the divisors of channels")
+    check_lmax(config, basis)
+
+
+def check_lmax(config: HamiltonianModelConfig, basis: OrbitalBasis) -> None:
+    """Refuse an ``lmax`` below the highest l of the basis' blocks.
+
+    The block of two shells ``l1, l2`` holds irreps up to ``l1 + l2``; both models build them
+    from spherical harmonics and features of ``l ≤ lmax``, so ``lmax`` must reach twice the
+    largest shell l of the model's species.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``lmax``, the minimum and the element whose shells set it.
+    """
+    largest = {int(z): max(basis.shells_of(int(z))) for z in config.species}
+    element = max(largest, key=largest.get)
+    minimum = 2 * largest[element]
+    if config.lmax < minimum:
+        raise ConfigError(
+            f"model.lmax = {config.lmax} is too small for basis '{basis.name}': two l = {largest[element]} shells "
+            f"({chemical_symbols[element]}) couple to irreps up to l = {minimum}; set lmax to at least {minimum}")
+
+
 def _place_blocks(out: torch.Tensor, pointer: torch.Tensor, owners: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
     """Write flat blocks ``(k, size)`` at ``pointer[owners]`` of the flat output ``out`` (in place; returns it)."""
     index = pointer[owners][:, None] + torch.arange(blocks.shape[1], device=blocks.device)
@@ -141,11 +194,18 @@ def _segment_softmax(logits: torch.Tensor, receivers: torch.Tensor, n_nodes: int
 
 
 class AttentionInteraction(nn.Module):
-    """One message-passing layer with multi-head attention over neighbours."""
+    """One message-passing layer with multi-head attention over neighbours.
+
+    ``smooth``: the envelope enters the logits as ``log u`` as well as multiplying the
+    weights, so a neighbour's weight goes to 0 continuously at the cutoff and the
+    others' do not jump when it enters; otherwise the softmax runs over every neighbour
+    inside the cutoff and is multiplied by the envelope only afterwards.
+    """
 
     def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, channels: int, lmax: int, heads: int,
-                 n_radial: int, radial_hidden: int, key_dim: int = 8) -> None:
+                 n_radial: int, radial_hidden: int, key_dim: int = 8, smooth: bool = True) -> None:
         super().__init__()
+        self.smooth = smooth
         natural = {(l, (-1) ** l) for l in range(lmax + 1)}
         self.tp, irreps_mid = channelwise_tensor_product(irreps_in, irreps_sh, natural)
         self.radial = FullyConnectedNet([n_radial, radial_hidden, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu)
@@ -173,6 +233,8 @@ class AttentionInteraction(nn.Module):
         query = self.query(scalars).view(n_nodes, self.heads, self.key_dim)
         key = self.key(torch.cat([radial, scalars[senders]], dim=1)).view(-1, self.heads, self.key_dim)
         logits = (query[receivers] * key).sum(-1) / self.key_dim**0.5
+        if self.smooth:
+            logits = logits + torch.log(envelope.clamp_min(torch.finfo(envelope.dtype).tiny))[:, None]
         attention = _segment_softmax(logits, receivers, n_nodes) * envelope[:, None]
         messages = self.tp(h[senders], sh, self.radial(radial))
         messages = messages * attention[:, self.head_of_component]
@@ -202,21 +264,19 @@ class HamiltonianModel(nn.Module):
     def __init__(self, config: HamiltonianModelConfig) -> None:
         super().__init__()
         if config.dtype not in DTYPES:
-            raise ValueError(f"dtype must be 'float32' or 'float64', not {config.dtype!r}")
+            raise ConfigError(f"model.dtype must be 'float32' or 'float64', not {config.dtype!r}")
         with default_dtype(config.torch_dtype):
             self._build(config)
 
     def _build(self, config: HamiltonianModelConfig) -> None:
         self.config = config
+        # the range over which a block edge feeds its atoms' onsite features
+        self._onsite_range = config.block_cutoff if config.smooth_cutoffs else config.edge_radial_range
         basis = config.orbital_basis()
         self.basis = basis
         self.species = list(config.species)
         n_species = len(self.species)
-        if config.channels % config.heads:
-            raise ValueError(f"heads ({config.heads}) must divide channels ({config.channels})")
-        largest_l = max(max(basis.shells_of(z)) for z in self.species)
-        if config.lmax < 2 * largest_l:
-            raise ValueError(f"lmax = {config.lmax} cannot express blocks of l = {largest_l} shells: need ≥ {2 * largest_l}")
+        check_config(config, basis)
         self.coupling = BlockCoupling(basis, self.species)
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.mp_radial = BesselBasis(config.mp_cutoff, config.n_radial)
@@ -226,7 +286,7 @@ class HamiltonianModel(nn.Module):
         layers, irreps = [], scalars
         for _ in range(config.n_layers):
             layer = AttentionInteraction(irreps, self.irreps_sh, config.channels, config.lmax, config.heads,
-                                         config.n_radial, config.radial_hidden)
+                                         config.n_radial, config.radial_hidden, smooth=config.smooth_cutoffs)
             layers.append(layer)
             irreps = layer.irreps_out
         self.layers = nn.ModuleList(layers)
@@ -269,14 +329,14 @@ class HamiltonianModel(nn.Module):
     # -- pieces ---------------------------------------------------------------------------
     def _edge_geometry(self, inputs: ModelInputs, index: torch.Tensor, shift: torch.Tensor):
         receivers, senders = index
-        vectors = inputs.positions[senders] - inputs.positions[receivers] + shift @ inputs.cell
+        vectors = inputs.edge_vectors(index, shift)
         distance = vectors.norm(dim=1)
         sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
         return receivers, senders, vectors, distance, sh
 
     def node_features(self, inputs: ModelInputs) -> torch.Tensor:
         """Node features after the interaction layers, ``(N, irreps.dim)``."""
-        onehot = nn.functional.one_hot(inputs.species, len(self.species)).to(inputs.positions.dtype)
+        onehot = nn.functional.one_hot(inputs.species, len(self.species)).to(inputs.dtype)
         h = self.embedding(onehot)
         receivers, senders, _, distance, sh = self._edge_geometry(inputs, inputs.mp_index, inputs.mp_shift)
         radial = self.mp_radial(distance)
@@ -326,7 +386,7 @@ class HamiltonianModel(nn.Module):
         for start in range(0, inputs.block_index.shape[1], self.edge_chunk):
             part = slice(start, start + self.edge_chunk)
             edges, distance = self.edge_features(inputs, source, target, part)
-            weight = polynomial_envelope(distance, self.config.edge_radial_range)[:, None]
+            weight = polynomial_envelope(distance, self._onsite_range)[:, None]
             # the onsite linear map comes after the sum over a node's edges: N, not E rows
             gathered = gathered.index_add(0, inputs.block_index[0, part], edges * weight)
             self._assemble_edges(inputs, edges, part, offsite)
@@ -380,6 +440,7 @@ class OverlapModel(nn.Module):
         self.config = config
         basis = config.orbital_basis()
         self.species = list(config.species)
+        check_lmax(config, basis)
         self.coupling = BlockCoupling(basis, self.species)
         self.irreps_sh = o3.Irreps.spherical_harmonics(config.lmax)
         self.radial = BesselBasis(config.edge_radial_range, radial_functions)
@@ -406,7 +467,7 @@ class OverlapModel(nn.Module):
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat onsite and edge blocks of S (dimensionless)."""
         receivers, senders = inputs.block_index
-        vectors = inputs.positions[senders] - inputs.positions[receivers] + inputs.block_shift @ inputs.cell
+        vectors = inputs.edge_vectors(inputs.block_index, inputs.block_shift)
         distance = vectors.norm(dim=1)
         sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
         radial = self.radial(distance)

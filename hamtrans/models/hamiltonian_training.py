@@ -27,6 +27,7 @@ The optimisation loop itself is :class:`hamtrans.models.training.Trainer`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import torch
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockLayout
 from hamtrans.data.formats import Dataset
+from hamtrans.data.graphs import build_graph
 from hamtrans.errors import TrainingError
 from hamtrans.models.electrostatics import potential_matrix
 from hamtrans.models.evaluation import energy_zero_shift
@@ -80,7 +82,8 @@ class Sample:
 # -- data ------------------------------------------------------------------------------------
 
 
-def _check_record(record, model_basis: OrbitalBasis, config, source: str) -> None:
+def _check_record(record, model_basis: OrbitalBasis, config, source: str, settings: dict) -> None:
+    """Refuse a record the model cannot be trained on (``settings``: its dataset's generator settings)."""
     if record.hamiltonian is None or record.overlap is None:
         raise TrainingError(f"{source}: structure {record.name!r} has no H and S blocks")
     basis = record.hamiltonian.basis
@@ -89,10 +92,34 @@ def _check_record(record, model_basis: OrbitalBasis, config, source: str) -> Non
         if model_basis.shells_of(z) != basis.shells_of(z):
             raise TrainingError(f"{source}: dataset basis '{basis.name}' ({basis.irreps(z)} for Z={z}) does not "
                                 f"match the model basis '{model_basis.name}' ({model_basis.irreps(z)})")
+    _check_block_cutoff(record, config.model.block_cutoff, settings.get("cutoff"), source)
+
+
+def _check_block_cutoff(record, block_cutoff: float, dataset_cutoff: float | dict | None, source: str) -> None:
+    """Refuse a ``model.block_cutoff`` other than the radius the dataset's blocks were cut at.
+
+    A smaller one leaves labelled blocks the model never predicts; a larger one makes the
+    model predict blocks (between the two radii) it was never trained on. The radius is the
+    dataset's stored ``cutoff`` setting (the largest one of a per-pair table); datasets
+    without it are checked on their graphs: no block beyond ``block_cutoff`` and a block
+    for every atom pair within it.
+    """
+    fix = "set model.block_cutoff to the dataset's cutoff (or regenerate the dataset at the model's)"
+    if dataset_cutoff is not None:
+        radius = max(dataset_cutoff.values()) if isinstance(dataset_cutoff, dict) else float(dataset_cutoff)
+        if not math.isclose(radius, block_cutoff, rel_tol=0.0, abs_tol=1e-6):
+            raise TrainingError(f"{source}: the dataset's blocks were cut at {radius:g} Å but model.block_cutoff is "
+                                f"{block_cutoff:g} Å; {fix}")
+        return
     longest = float(record.graph.distances.max(initial=0.0))
-    if longest > config.model.block_cutoff + 1e-6:
+    if longest > block_cutoff + 1e-6:
         raise TrainingError(f"{source}: dataset blocks reach {longest:.2f} Å but model.block_cutoff is "
-                            f"{config.model.block_cutoff} Å; raise block_cutoff to at least the dataset cutoff")
+                            f"{block_cutoff:g} Å; {fix}")
+    within = build_graph(record.atoms, block_cutoff, check=False).n_edges
+    if within > record.graph.n_edges:
+        raise TrainingError(f"{source}: structure {record.name!r} has blocks for {record.graph.n_edges} atom pairs "
+                            f"(reaching {longest:.2f} Å) but {within} pairs lie within model.block_cutoff = "
+                            f"{block_cutoff:g} Å: the dataset was cut at a smaller radius; {fix}")
 
 
 def samples_from_record(record, config: TrainConfig, model_basis: OrbitalBasis, name: str,
@@ -146,12 +173,12 @@ def load_samples(config: TrainConfig, model_basis: OrbitalBasis):
             if len(data) == 0:
                 raise TrainingError(f"dataset {path} is empty")
             for k, record in enumerate(data):
-                _check_record(record, model_basis, config, path)
+                _check_record(record, model_basis, config, path, data.settings)
                 train_records.append((f"{Path(path).stem}:{k}", record))
     for path in dc.validation:
         with Dataset(path) as data:
             for k, record in enumerate(data):
-                _check_record(record, model_basis, config, path)
+                _check_record(record, model_basis, config, path, data.settings)
                 validation += samples_from_record(record, config, model_basis, f"{Path(path).stem}:{k}")
     held_out = set()
     if dc.split == "structure" and len(train_records) > 1 and dc.validation_fraction > 0:
@@ -293,7 +320,7 @@ def _start_from(path: str, hamiltonian: HamiltonianModel, overlap: OverlapModel 
     Returns the loaded :class:`~hamtrans.models.model_file.HamiltonianPredictor`."""
     start = load_model(path)
     mine, theirs = hamiltonian.config.to_dict(), start.config.to_dict()
-    free = {"electrostatics", "charge_width", "basis"}
+    free = {"electrostatics", "charge_width", "basis", "smooth_cutoffs"}  # a legacy model may start a smooth one
     different = [k for k in mine if k not in free and mine[k] != theirs.get(k)]
     if hamiltonian.config.orbital_basis() != start.config.orbital_basis():
         different.append("basis")

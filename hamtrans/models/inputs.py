@@ -5,7 +5,9 @@ carry H/S blocks, e.g. a dataset record's graph) into :class:`ModelInputs`: the
 species, positions, cell, both graphs (message passing within ``mp_cutoff``,
 blocks on the given graph) and the flat-layout indices the output needs. Edge
 vectors are recomputed from positions inside the model, so rotating
-``positions`` and ``cell`` rotates everything.
+``positions`` and ``cell`` rotates everything. The geometry stays float64 and the
+model casts the edge vectors to its precision, so translating a structure far from
+the origin does not cost float32 digits.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ class ModelInputs:
     species
         ``(N,)`` index into the model's species list.
     positions, cell
-        ``(N, 3)`` and ``(3, 3)`` Å.
+        ``(N, 3)`` and ``(3, 3)`` Å, float64.
     mp_index, mp_shift
-        Message-passing edges ``(2, E_mp)`` (receiver i, sender j) and cell shifts ``(E_mp, 3)``.
+        Message-passing edges ``(2, E_mp)`` (receiver i, sender j) and cell shifts ``(E_mp, 3)`` (float64).
     block_index, block_shift
-        Block edges ``(2, E)`` and shifts ``(E, 3)``, in the block graph's order.
+        Block edges ``(2, E)`` and shifts ``(E, 3)`` (float64), in the block graph's order.
     onsite_ptr, edge_ptr
         Start of each onsite / edge block in the flat outputs (plus the total).
     onsite_transpose, edge_transpose
         Flat indices of the transposed entries (``M_ii ᵀ`` and ``M_ji(−S)ᵀ``), for hermiticity.
+    dtype
+        Precision of the model: that of the edge vectors (:meth:`edge_vectors`) and features.
     """
 
     species: torch.Tensor
@@ -53,15 +57,21 @@ class ModelInputs:
     edge_ptr: torch.Tensor
     onsite_transpose: torch.Tensor
     edge_transpose: torch.Tensor
+    dtype: torch.dtype = torch.float32
+
+    def edge_vectors(self, index: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """``r_j + S·cell − r_i`` (Å, in :attr:`dtype`) of the edges ``index`` ``(2, E)`` with shifts ``(E, 3)``.
+
+        The difference is taken in float64 and only the (short) edge vectors are cast.
+        """
+        receivers, senders = index
+        vectors = self.positions[senders] - self.positions[receivers] + shift @ self.cell
+        return vectors.to(self.dtype)
 
     def to(self, device=None, dtype=None) -> "ModelInputs":
-        """Move to a device; floating tensors also to ``dtype``."""
-        moved = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            target_dtype = dtype if (dtype is not None and value.is_floating_point()) else None
-            moved[f.name] = value.to(device=device, dtype=target_dtype)
-        return ModelInputs(**moved)
+        """Move to a device; ``dtype`` changes the precision of the edge vectors (the geometry stays float64)."""
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self) if f.name != "dtype"}
+        return ModelInputs(**moved, dtype=self.dtype if dtype is None else dtype)
 
 
 def species_indices(numbers: np.ndarray, species: list[int]) -> np.ndarray:
@@ -79,11 +89,14 @@ def species_indices(numbers: np.ndarray, species: list[int]) -> np.ndarray:
 
 def prepare_inputs(atoms: Atoms, block_graph: AtomGraph, basis: OrbitalBasis, species: list[int],
                    mp_cutoff: float, dtype: torch.dtype = torch.float32) -> ModelInputs:
-    """:class:`ModelInputs` for ``atoms`` with blocks on ``block_graph`` and messages within ``mp_cutoff`` Å."""
+    """:class:`ModelInputs` for ``atoms`` with blocks on ``block_graph`` and messages within ``mp_cutoff`` Å.
+
+    ``dtype`` is the model's precision (of the edge vectors); the geometry is kept in float64.
+    """
     mp_graph = build_graph(atoms, mp_cutoff)
     layout = BlockLayout(basis, atoms.numbers, block_graph)
     long = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
-    real = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype)
+    real = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))
     return ModelInputs(
         species=long(species_indices(atoms.numbers, species)),
         positions=real(atoms.positions),
@@ -96,4 +109,5 @@ def prepare_inputs(atoms: Atoms, block_graph: AtomGraph, basis: OrbitalBasis, sp
         edge_ptr=long(layout.edge_ptr),
         onsite_transpose=long(layout.transposed_onsite_source()),
         edge_transpose=long(layout.transposed_edge_source()),
+        dtype=dtype,
     )

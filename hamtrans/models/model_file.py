@@ -22,7 +22,10 @@ Interatomic potential, format ``hamtrans-potential`` version 1.x::
     potential     state_dict of InteratomicPotential (incl. fitted shifts/scales)
     metadata      JSON string
 
-Files are written to ``<path>.partial`` and renamed.
+Files are written to ``<path>.partial`` and renamed. Reading one checks every entry:
+a file that is not one of these dictionaries (a plain state dict, a training
+checkpoint, a corrupt or non-torch file) is a :class:`~hamtrans.errors.FileFormatError`
+naming the file.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from hamtrans.atomic_files import atomic_write
 from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.graphs import AtomGraph, build_graph
-from hamtrans.errors import FileFormatError
+from hamtrans.errors import FileFormatError, HamtransError
 from hamtrans.models.electrostatics import electron_potential, neutralized, potential_blocks
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
 from hamtrans.models.inputs import prepare_inputs
@@ -50,6 +54,35 @@ MODEL_VERSION = (1, 1)
 POTENTIAL_FORMAT = "hamtrans-potential"
 POTENTIAL_VERSION = (1, 0)
 _KIND = {MODEL_FORMAT: "Hamiltonian model", POTENTIAL_FORMAT: "interatomic potential"}
+#: Entries every file of a format has, besides format/version/hamtrans (the overlap may be ``None``).
+_ENTRIES = {MODEL_FORMAT: ("config", "hamiltonian", "overlap", "metadata"),
+            POTENTIAL_FORMAT: ("config", "potential", "metadata")}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device ``device`` names, checked to exist on this machine.
+
+    Raises
+    ------
+    HamtransError
+        ``device`` is no torch device name, or names a CUDA GPU (or Apple MPS) this machine lacks.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise HamtransError(f"device {device!r} is not a torch device name; use 'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "no CUDA support"
+            raise HamtransError(f"device {device!r}: torch finds no CUDA GPU on this machine (torch "
+                                f"{torch.__version__}, {build}); use device 'cpu'")
+        if resolved.index is not None and resolved.index >= count:
+            raise HamtransError(f"device {device!r}: this machine has {count} CUDA GPU(s), 'cuda:0' to "
+                                f"'cuda:{count - 1}'; use one of them or 'cpu'")
+    elif resolved.type not in ("cpu", "cuda"):  # e.g. Apple MPS, which has no float64 for the edge geometry
+        raise HamtransError(f"device {device!r} is not supported by hamtrans models; use 'cpu' or 'cuda'")
+    return resolved
 
 
 def portable_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -83,9 +116,7 @@ def _write(path: str | os.PathLike, format_name: str, version: tuple[int, int], 
 
     payload = {"format": format_name, "version": list(version), "hamtrans": __version__, **content}
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    atomic_write(path, lambda partial: torch.save(payload, partial))
     return path
 
 
@@ -103,30 +134,66 @@ def file_format(path: str | os.PathLike) -> str:
     return payload.get("format", "") if isinstance(payload, dict) else ""
 
 
-def _read(path: str | os.PathLike, format_name: str, version: tuple[int, int], device: str) -> tuple[Path, dict]:
-    """Resolve a shipped name, load safely, check format and major version."""
+def _read(path: str | os.PathLike, format_name: str, version: tuple[int, int], device: str | torch.device
+          ) -> tuple[Path, dict]:
+    """Resolve a shipped name, load safely, check format, major version and the entries of the format."""
     from hamtrans.models.pretrained import available, pretrained_path
 
+    device = resolve_device(device)
     shipped = pretrained_path(str(path))
     path = shipped if shipped is not None else Path(path)
     if not path.exists():
         raise FileFormatError(f"model file {path} does not exist (shipped models: {', '.join(available())})")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # a torch pickle error says little: name the file and the cause
-        raise FileFormatError(f"{path} is not a loadable hamtrans model file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # torch's own text is about its weights_only default: name the file and the cause
+        cause = ("it holds pickled Python objects (e.g. a whole torch module), which hamtrans does not load"
+                 if "Unsupported global" in str(exc) else f"torch cannot read it ({type(exc).__name__}): it is "
+                 f"corrupt, truncated or not a torch file")
+        raise FileFormatError(f"{path} is not a loadable hamtrans model file: {cause}; give a model file written "
+                              f"by hamtrans (best.pt, save_model, save_potential)") from None
+    kind = _KIND[format_name]
+    article = "an" if kind[0] in "aeiou" else "a"
     if not isinstance(payload, dict):
-        raise FileFormatError(f"{path} is not a hamtrans model file")
-    if payload.get("format") != format_name:
-        found = _KIND.get(payload.get("format"), f"format {payload.get('format')!r}")
-        raise FileFormatError(f"{path} is not a hamtrans {_KIND[format_name]} (it is: {found})")
-    major = int(payload["version"][0])
+        raise FileFormatError(f"{path} is not a hamtrans model file: it holds a {type(payload).__name__}, not the "
+                              f"dictionary of {article} {kind} file; give a model file written by hamtrans (best.pt)")
+    if "format" not in payload:
+        what = ("a training checkpoint, not a model file" if {"optimizer", "model"} <= set(payload)
+                else "not a hamtrans model file (it has no 'format' entry: a plain state dict?)")
+        raise FileFormatError(f"{path} is {what}; give {article} {kind} file written by hamtrans train (best.pt) "
+                              f"or save_{'model' if format_name == MODEL_FORMAT else 'potential'}")
+    if payload["format"] != format_name:
+        found = _KIND.get(payload["format"], f"format {payload['format']!r}")
+        raise FileFormatError(f"{path} is not a hamtrans {kind} (it is: {found})")
+    try:
+        major = int(payload["version"][0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise FileFormatError(f"{path}: the version entry is missing or unreadable "
+                              f"({payload.get('version')!r}); the file is damaged: write it again") from None
     if major != version[0]:
         raise FileFormatError(
-            f"{path} is {_KIND[format_name]} format {major}.x, written by hamtrans {payload.get('hamtrans')}; this "
+            f"{path} is {kind} format {major}.x, written by hamtrans {payload.get('hamtrans')}; this "
             f"hamtrans reads {version[0]}.x: use a matching hamtrans version or retrain"
         )
+    missing = [key for key in _ENTRIES[format_name] if key not in payload]
+    if missing:
+        raise FileFormatError(f"{path}: this {kind} file lacks {', '.join(missing)}; it is damaged or was not "
+                              f"written by hamtrans: write it again (hamtrans train, save_model/save_potential)")
+    if not isinstance(payload["config"], dict):
+        raise FileFormatError(f"{path}: its config is a {type(payload['config']).__name__}, not a mapping of "
+                              f"hyper-parameters; the file is damaged: write it again")
     return path, payload
+
+
+def _built(path: Path, build):
+    """``build()``: a model, config or metadata from the entries of ``path``; its errors become FileFormatErrors."""
+    try:
+        return build()
+    except FileFormatError:
+        raise
+    except (HamtransError, KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"{path}: its config or metadata do not describe a model this hamtrans can build "
+                              f"({type(exc).__name__}: {exc}); the file is damaged or from another program") from None
 
 
 @dataclass
@@ -190,6 +257,7 @@ class HamiltonianPredictor:
         With electrostatics, the predicted charges are shifted uniformly to sum to
         ``total_charge`` (e) and ``½(VS + SV)`` of their potential is added to the local H.
         """
+        device = resolve_device(device)
         graph = graph or self.graph(atoms)
         inputs = prepare_inputs(atoms, graph, self.basis, list(self.config.species), self.config.mp_cutoff,
                                 self.config.torch_dtype).to(device)
@@ -225,9 +293,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredi
     path, payload = _read(path, MODEL_FORMAT, MODEL_VERSION, device)
     config_dict = dict(payload["config"])
     config_dict.pop("edge_chunk", None)  # older files stored this machine setting (now HamiltonianModel.edge_chunk)
-    config_dict["species"] = tuple(config_dict["species"])
-    config = HamiltonianModelConfig(**config_dict)
-    hamiltonian = HamiltonianModel(config)
+    config_dict.setdefault("smooth_cutoffs", False)  # files without the key were trained without it
+    config = _built(path, lambda: HamiltonianModelConfig(**{**config_dict, "species": tuple(config_dict["species"])}))
+    hamiltonian = _built(path, lambda: HamiltonianModel(config))
     _load_state(hamiltonian, payload["hamiltonian"], path)
     overlap = None
     if payload["overlap"] is not None:
@@ -235,8 +303,9 @@ def load_model(path: str | os.PathLike, device: str = "cpu") -> HamiltonianPredi
         _load_state(overlap, payload["overlap"], path)
     elif config.electrostatics:
         raise FileFormatError(f"{path}: a model with electrostatics needs its overlap model, which the file lacks")
+    metadata = _built(path, lambda: json.loads(payload["metadata"]))
     return HamiltonianPredictor(hamiltonian.to(device).eval(), None if overlap is None else overlap.to(device).eval(),
-                                json.loads(payload["metadata"]))
+                                metadata)
 
 
 def load_potential(path: str | os.PathLike, device: str = "cpu", dtype: str | None = None) -> InteratomicPotential:
@@ -246,18 +315,24 @@ def load_potential(path: str | os.PathLike, device: str = "cpu", dtype: str | No
     """
     path, payload = _read(path, POTENTIAL_FORMAT, POTENTIAL_VERSION, device)
     config_dict = dict(payload["config"])
-    config_dict["species"] = tuple(config_dict["species"])
     if dtype is not None:
         config_dict["dtype"] = dtype
-    potential = InteratomicPotential(PotentialConfig(**config_dict))
+    config = _built(path, lambda: PotentialConfig(**{**config_dict, "species": tuple(config_dict["species"])}))
+    potential = _built(path, lambda: InteratomicPotential(config))
     _load_state(potential, payload["potential"], path)
-    potential.metadata = json.loads(payload["metadata"])
+    potential.metadata = _built(path, lambda: json.loads(payload["metadata"]))
     return potential.to(device).eval()
 
 
 def _load_state(module: torch.nn.Module, state: dict, path: Path) -> None:
     """Load weights; only e3nn's regenerated code constants may be absent or extra."""
-    result = module.load_state_dict(state, strict=False)
+    if not isinstance(state, dict):
+        raise FileFormatError(f"{path}: the weights are a {type(state).__name__}, not a state dict; the file is "
+                              f"damaged: write it again")
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes that do not fit
+        raise FileFormatError(f"{path}: weights do not fit the model its config describes ({exc})") from None
     bad = [k for k in list(result.missing_keys) + list(result.unexpected_keys) if "._compiled_main" not in k]
     if bad:
         raise FileFormatError(f"{path}: weights do not fit the model its config describes ({', '.join(bad[:5])})")

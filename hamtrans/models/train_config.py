@@ -89,13 +89,14 @@ hyper-parameters come from the starting model, so ``model`` must be omitted::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 from ase.data import atomic_numbers
 
-from hamtrans.config import ConfigError, as_dict, check_keys, load_raw, section
-from hamtrans.models.hamiltonian import HamiltonianModelConfig
+from hamtrans.config import ConfigError, as_dict, check_keys, is_finite_number, load_raw, section
+from hamtrans.models.hamiltonian import HamiltonianModelConfig, check_config
 from hamtrans.models.potential import PotentialConfig
 
 
@@ -167,6 +168,62 @@ class TrainConfig:
         return out
 
 
+# -- limits of the numeric keys: (test, what the value must be) -------------------------------------------
+
+Rule = tuple[Callable[[object], bool], str]
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def optional(rule: Rule) -> Rule:
+    """``rule`` that also allows ``null``."""
+    return (lambda v: v is None or rule[0](v)), f"null or {rule[1]}"
+
+
+POSITIVE: Rule = (lambda v: is_finite_number(v) and v > 0, "> 0 and finite")
+NON_NEGATIVE: Rule = (lambda v: is_finite_number(v) and v >= 0, "≥ 0 and finite")
+FRACTION: Rule = (lambda v: is_finite_number(v) and 0 <= v < 1, "in [0, 1)")
+COUNT: Rule = (lambda v: _integer(v) and v >= 1, "an integer ≥ 1")
+NON_NEGATIVE_INTEGER: Rule = (lambda v: _integer(v) and v >= 0, "an integer ≥ 0")
+FLAG: Rule = (lambda v: isinstance(v, bool), "true or false")
+
+RULES: dict[type, dict[str, Rule]] = {
+    DataSection: {"validation_fraction": FRACTION,
+                  "slab_axis": (lambda v: _integer(v) and 0 <= v <= 2, "0, 1 or 2 (x, y or z)"),
+                  "slab_width": optional(POSITIVE), "seed": NON_NEGATIVE_INTEGER},
+    TrainingSection: {"epochs": COUNT, "batch_size": COUNT, "learning_rate": POSITIVE,
+                      "lr_factor": (lambda v: is_finite_number(v) and 0 < v < 1, "in (0, 1)"),
+                      "lr_patience": NON_NEGATIVE_INTEGER, "min_learning_rate": NON_NEGATIVE, "ema_decay": FRACTION,
+                      "gradient_clip": POSITIVE, "train_overlap": FLAG, "overlap_weight": NON_NEGATIVE,
+                      "onsite_weight": POSITIVE, "checkpoint_every": COUNT, "max_steps": optional(COUNT),
+                      "fit_energy_zero": FLAG, "energy_weight": NON_NEGATIVE, "force_weight": NON_NEGATIVE,
+                      "stress_weight": NON_NEGATIVE},
+    FinetuneSection: {"replay_fraction": NON_NEGATIVE, "ewc_weight": NON_NEGATIVE, "fisher_structures": COUNT},
+    HamiltonianModelConfig: {"block_cutoff": POSITIVE, "block_margin": NON_NEGATIVE, "mp_cutoff": POSITIVE,
+                             "lmax": NON_NEGATIVE_INTEGER, "channels": COUNT, "n_layers": COUNT, "heads": COUNT,
+                             "n_radial": COUNT, "radial_hidden": COUNT, "electrostatics": FLAG,
+                             "charge_width": POSITIVE},
+    PotentialConfig: {"cutoff": POSITIVE, "lmax": NON_NEGATIVE_INTEGER, "channels": COUNT, "n_layers": COUNT,
+                      "n_radial": COUNT, "radial_hidden": COUNT},
+}
+
+
+def check_values(instance, where: str) -> None:
+    """Raise :class:`ConfigError` for the first key of a section outside its limits (:data:`RULES`).
+
+    The message names the key, the value and what it must be.
+    """
+    rules = RULES[type(instance)]
+    for f in fields(instance):
+        if f.name in rules:
+            test, requirement = rules[f.name]
+            value = getattr(instance, f.name)
+            if not test(value):
+                raise ConfigError(f"{where}.{f.name} must be {requirement}, not {value!r}")
+
+
 def _species(values) -> tuple[int, ...]:
     out = []
     for value in values:
@@ -186,7 +243,8 @@ def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | No
     """Validate a configuration dictionary (relative paths are relative to the working directory).
 
     ``model`` supplies the model hyper-parameters instead of the ``model`` section
-    (fine-tuning takes them from the starting model).
+    (fine-tuning takes them from the starting model). Every number is checked against its
+    limits (:data:`RULES`) before anything is read or trained.
     """
     if not isinstance(raw, dict):
         raise ConfigError("the configuration must be a YAML mapping")
@@ -198,20 +256,25 @@ def parse_config(raw: dict, model: HamiltonianModelConfig | PotentialConfig | No
         model = _model_section(TASKS[task], raw.get("model"))
     elif raw.get("model"):
         raise ConfigError("the model section is not used here: the hyper-parameters come from the starting model")
+    check_values(model, "model")
+    if task == "hamiltonian":
+        check_config(model, model.orbital_basis())
     data = section(DataSection, raw.get("data"), "data")
+    check_values(data, "data")
     if not data.train:
         raise ConfigError("data.train must list at least one dataset file")
     if data.split not in ("slab", "structure"):
         raise ConfigError(f"data.split must be 'slab' or 'structure', not '{data.split}'")
     training = section(TrainingSection, raw.get("training"), "training")
+    check_values(training, "training")
     if training.loss not in ("mse", "mae"):
         raise ConfigError(f"training.loss must be 'mse' or 'mae', not '{training.loss}'")
-    if not training.onsite_weight > 0:
-        raise ConfigError(f"training.onsite_weight must be > 0, not {training.onsite_weight}")
     if task != "hamiltonian" and training.initial_model:
         raise ConfigError("training.initial_model is for task 'hamiltonian'; potentials use hamtrans finetune")
     output = section(OutputSection, raw.get("output"), "output")
     finetune = None if raw.get("finetune") is None else section(FinetuneSection, raw["finetune"], "finetune")
+    if finetune is not None:
+        check_values(finetune, "finetune")
     return TrainConfig(model=model, data=data, training=training, output=output, task=task, finetune=finetune)
 
 
@@ -225,7 +288,7 @@ def _model_section(cls, given: dict | None):
         model_raw.setdefault("basis", "gfn1-xtb")
     if model_raw.get("dtype", "float32") not in ("float32", "float64"):
         raise ConfigError(f"model.dtype must be 'float32' or 'float64', not '{model_raw['dtype']}'")
-    return cls(**model_raw)
+    return section(cls, model_raw, "model")
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -9,10 +9,15 @@ for H/S blocks, :mod:`.potential_training` for energies/forces/stress,
   exponential moving average (EMA) of the weights that is validated and saved.
 * Per-epoch metrics (the task's fields) to ``metrics.csv`` and a tqdm bar.
 * ``checkpoint.pt`` every ``checkpoint_every`` steps and at each epoch end,
-  ``best.pt`` (a model file) at the lowest ``best_metric``; both written
-  atomically. ``--resume`` restores weights, EMA, optimiser, scheduler, epoch and
-  the position inside the epoch (batch order is a function of seed and epoch), so
-  a resumed run continues exactly.
+  ``best.pt`` (a model file) at the lowest ``best_metric``; these, ``metrics.csv``
+  and ``config.json`` are written atomically (a temporary file in the same folder,
+  then ``os.replace``), so a process killed at any moment leaves every file either
+  complete or as it was, and ``--resume`` loses at most ``checkpoint_every`` steps.
+  ``--resume`` restores weights, EMA, optimiser, scheduler, epoch and the position
+  inside the epoch (batch order is a function of seed and epoch), so a resumed run
+  continues exactly.
+* An output folder that already holds a run is refused unless the run is resumed
+  or ``overwrite`` replaces it (its files are then removed before training starts).
 * Data-parallel with ``torchrun`` (DDP; gloo on CPU, nccl on GPU): each rank
   takes every ``world``-th sample of a batch; losses are normalised by the global
   entry count, so the gradient equals the single-process one.
@@ -34,10 +39,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from hamtrans.atomic_files import atomic_write
 from hamtrans.errors import TrainingError
 from hamtrans.models.train_config import TrainConfig
 
 __all__ = ["Trainer", "TrainingError", "TrainingTask", "make_task"]
+
+#: Files of a run in its output folder (with their ``.partial`` temporaries, what ``overwrite`` removes).
+RUN_FILES = ("best.pt", "checkpoint.pt", "metrics.csv", "config.json")
 
 
 class TrainingTask(Protocol):
@@ -95,13 +104,24 @@ class Trainer:
         Raise ``KeyboardInterrupt`` after this step (tests of crash recovery).
     task
         Overrides the task the configuration names (fine-tuning wraps one).
+    overwrite
+        Replace a run already in ``output.directory`` (without it, and without
+        ``resume``, such a folder is refused).
+
+    Raises
+    ------
+    TrainingError
+        ``output.directory`` holds a run and neither ``resume`` nor ``overwrite`` is given,
+        or both are, or the data do not fit the configuration.
     """
 
     def __init__(self, config: TrainConfig, resume: bool = False, stop_after_step: int | None = None,
-                 task: TrainingTask | None = None) -> None:
+                 task: TrainingTask | None = None, overwrite: bool = False) -> None:
         self.config = config
         self.directory = Path(config.output.directory)
         self.stop_after_step = stop_after_step
+        # every rank checks before the DDP wrapper's first collective, so none has written yet
+        self._check_output_folder(resume, overwrite)
         self.world, self.rank = 1, 0
         self._owns_process_group = False
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -130,19 +150,44 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, factor=tc.lr_factor, patience=tc.lr_patience, min_lr=tc.min_learning_rate)
         self.step, self.epoch, self.batch_in_epoch, self.best = 0, 0, 0, math.inf
+        self.metric_rows: list[list] = []
         if self.rank == 0:
             self.directory.mkdir(parents=True, exist_ok=True)
         if resume:
             self._load_checkpoint()
         elif self.rank == 0:
-            (self.directory / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-            with open(self.directory / "metrics.csv", "w", newline="") as handle:
-                csv.writer(handle).writerow(self.metric_fields)
+            for name in RUN_FILES:
+                for path in (self.directory / name, self.directory / f"{name}.partial"):
+                    path.unlink(missing_ok=True)
+            atomic_write(self.directory / "config.json",
+                         lambda path: path.write_text(json.dumps(config.to_dict(), indent=2) + "\n"))
+            self._write_metrics()
 
-    # -- checkpoints ------------------------------------------------------------------------
+    def _check_output_folder(self, resume: bool, overwrite: bool) -> None:
+        """Refuse to start a new run over the files of another one (see the class ``Raises``)."""
+        if resume and overwrite:
+            raise TrainingError("--resume continues the run in output.directory and --overwrite replaces it: "
+                                "give one of them")
+        found = [name for name in RUN_FILES[:3] if (self.directory / name).exists()]
+        if found and not (resume or overwrite):
+            raise TrainingError(
+                f"output.directory {self.directory} already holds a training run ({', '.join(found)}); training "
+                f"would overwrite it: continue it with --resume, replace it with --overwrite, or choose another "
+                f"output.directory")
+
+    # -- files ------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
         return self.directory / "checkpoint.pt"
+
+    def _write_metrics(self) -> None:
+        """``metrics.csv``: the header and :attr:`metric_rows`, replaced as a whole (atomic)."""
+
+        def write(path: Path) -> None:
+            with open(path, "w", newline="") as handle:
+                csv.writer(handle).writerows([self.metric_fields, *self.metric_rows])
+
+        atomic_write(self.directory / "metrics.csv", write)
 
     def _save_checkpoint(self) -> None:
         if self.rank != 0:
@@ -153,29 +198,35 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "config": json.dumps(self.config.to_dict()),
         }
-        partial = self.checkpoint_path.with_name("checkpoint.pt.partial")
-        torch.save(state, partial)
-        os.replace(partial, self.checkpoint_path)
+        atomic_write(self.checkpoint_path, lambda path: torch.save(state, path))
 
     def _load_checkpoint(self) -> None:
         if not self.checkpoint_path.exists():
-            raise TrainingError(f"--resume: no checkpoint at {self.checkpoint_path}")
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
-        if _without_length(json.loads(state["config"])) != _without_length(self.config.to_dict()):
+            raise TrainingError(f"--resume: no checkpoint at {self.checkpoint_path} (no run there, or it stopped "
+                                f"before its first checkpoint); start the run without --resume, with --overwrite "
+                                f"where the folder holds its other files")
+        try:
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+            saved_config = json.loads(state["config"])
+            position = state["step"], state["epoch"], state["batch_in_epoch"], state["best"]
+        except Exception as exc:  # not a torch file, or not a checkpoint of this trainer
+            raise TrainingError(f"--resume: {self.checkpoint_path} is not a hamtrans training checkpoint "
+                                f"({type(exc).__name__}: {exc}); start the run again with --overwrite") from None
+        if saved_config.get("task") == "hamiltonian":  # checkpoints older than the option
+            saved_config["model"].setdefault("smooth_cutoffs", False)
+        if _without_length(saved_config) != _without_length(self.config.to_dict()):
             raise TrainingError("--resume: the configuration differs from the one the checkpoint was written with "
                                 "(only training.epochs and training.max_steps may change, to extend a run)")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.step, self.epoch, self.batch_in_epoch, self.best = (
-            state["step"], state["epoch"], state["batch_in_epoch"], state["best"])
-        if self.rank == 0:  # drop metric rows of epochs the checkpoint had not finished
+        self.step, self.epoch, self.batch_in_epoch, self.best = position
+        if self.rank == 0:  # keep the metric rows of the epochs the checkpoint had finished
             path = self.directory / "metrics.csv"
-            rows = list(csv.reader(open(path))) if path.exists() else [self.metric_fields]
-            kept = [rows[0]] + [r for r in rows[1:] if int(r[0]) < self.epoch]
-            with open(path, "w", newline="") as handle:
-                csv.writer(handle).writerows(kept)
+            rows = list(csv.reader(open(path, newline=""))) if path.exists() else []
+            self.metric_rows = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) < self.epoch]
+            self._write_metrics()
 
     # -- steps ------------------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[np.ndarray]:
@@ -287,6 +338,12 @@ class Trainer:
                     break
             bar.close()
             metrics = self.validate()
+            if not math.isfinite(metrics[tc.best_metric]):
+                raise TrainingError(
+                    f"validation {tc.best_metric} is {metrics[tc.best_metric]} after epoch {self.epoch}, so best.pt "
+                    f"cannot be chosen by it: the validation data do not define it (e.g. no stress, no overlap "
+                    f"model) or the model diverged; set training.best_metric to val_loss or lower "
+                    f"training.learning_rate")
             self.scheduler.step(metrics[tc.best_metric])
             finished_epoch = self.batch_in_epoch >= len(batches)
             row = {"epoch": self.epoch, "step": self.step, "learning_rate": self.optimizer.param_groups[0]["lr"],
@@ -296,8 +353,8 @@ class Trainer:
                 self.best = metrics[tc.best_metric]
                 self._save_best(metrics)
             if self.rank == 0:
-                with open(self.directory / "metrics.csv", "a", newline="") as handle:
-                    csv.writer(handle).writerow([row[k] for k in self.metric_fields])
+                self.metric_rows.append([row[k] for k in self.metric_fields])
+                self._write_metrics()
                 print(f"epoch {self.epoch}: loss {row['train_loss']:.3e}  {self.task.summary(metrics)}  "
                       f"lr {row['learning_rate']:.1e}", flush=True)
             if finished_epoch:

@@ -8,6 +8,13 @@ finds everything from the orbital positions: the lead period (or the given
 repetition of the electrode cells (positions and matrix blocks; a mismatch is an
 error), and the thinnest block-tridiagonal slabs in between.
 
+The coupling between two principal layers (the lead's ``h01``, ``s01``) is only
+known to be periodic when the device shows it twice: a third layer that repeats
+the coupling, or, for a layer of several periods, the translation symmetry by one
+period inside the two layers. A lead whose coupling cannot be checked either way
+is refused, since a long-range bond of the outermost cell would be taken for the
+coupling of every cell of the semi-infinite lead.
+
 Internally orbitals are sorted along the transport axis (stable, so the orbitals
 of one atom stay together); ``order`` maps internal to input orbital indices.
 """
@@ -19,11 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from hamtrans.data.blocks import lattice_axis
 from hamtrans.errors import LeadError, MatrixError
 from hamtrans.negf.leads import Lead
 from hamtrans.negf.partition import block_tridiagonal_partition, check_block_tridiagonal, coupling_pattern
 
-AXES = {"x": 0, "y": 1, "z": 2}
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class Device:
     _blocks: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", lattice_axis(self.axis))
         sizes = np.asarray(self.block_sizes)
         if sizes[0] != self.left.n_orbitals or sizes[-1] != self.right.n_orbitals:
             raise LeadError(
@@ -158,7 +166,7 @@ class Device:
             (potential alignment, :mod:`hamtrans.negf.electrodes`); the shift is
             :attr:`electrode_shift`.
         """
-        axis = AXES.get(axis, axis) if isinstance(axis, str) else int(axis)
+        axis = lattice_axis(axis)
         h, s = _validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
         positions = np.asarray(orbital_positions, float)
         atoms = _orbital_atoms(positions) if orbital_atoms is None else np.asarray(orbital_atoms)
@@ -189,18 +197,20 @@ class Device:
             left, right = ends[0].lead.shifted(shift), ends[1].lead.shifted(shift)
             mismatch = tuple(mismatch)
             lead_tolerance = electrode_tolerance
+            end_sizes = (left.n_orbitals, right.n_orbitals)
         else:
             search = dict(positions=positions, atoms=atoms, pattern=pattern, axis=axis, lead_cell=lead_cell,
                           position_tolerance=position_tolerance, lead_tolerance=lead_tolerance)
             left_outer, left_inner, _ = _principal_layers(h, s, x - x[0], side="left", **search)
             right_outer, right_inner, _ = _principal_layers(h, s, x[-1] - x, side="right", **search)
+            end_sizes = (len(left_outer), len(right_outer))
+        sizes = block_tridiagonal_partition(pattern, *end_sizes)
+        _check_overlap_blocks(s, sizes)  # the device's own S, before the leads cut from its ends
+        if electrodes is None:
             left = _lead_from_cells(h, s, left_outer, left_inner, "left")
             right = _lead_from_cells(h, s, right_outer, right_inner, "right")
-        sizes = block_tridiagonal_partition(pattern, left.n_orbitals, right.n_orbitals)
-        device = cls(h, s, sizes, left, right, order, positions, atoms, axis, lead_tolerance, mismatch,
-                     None if electrodes is None else shift)
-        device.check_overlap_positive_definite()
-        return device
+        return cls(h, s, sizes, left, right, order, positions, atoms, axis, lead_tolerance, mismatch,
+                   None if electrodes is None else shift)
 
     @classmethod
     def from_atoms(cls, hamiltonian, overlap, atoms, basis, axis: int | str = 0, **kwargs) -> "Device":
@@ -212,9 +222,9 @@ class Device:
     @classmethod
     def from_record(cls, record, axis: int | str = 0, **kwargs) -> "Device":
         """Device from a dataset :class:`~hamtrans.data.formats.Record` (open along ``axis``)."""
+        axis = lattice_axis(axis)
         if record.hamiltonian is None:
             raise MatrixError(f"record {record.name!r} has no Hamiltonian blocks")
-        axis = AXES.get(axis, axis) if isinstance(axis, str) else int(axis)
         h = record.hamiltonian.to_sparse(axis=axis)
         s = record.overlap.to_sparse(axis=axis)
         return cls.from_atoms(h, s, record.atoms, record.hamiltonian.basis, axis, **kwargs)
@@ -285,6 +295,9 @@ class Device:
         potential = np.asarray(orbital_potential, float)
         if potential.shape != (self.n_orbitals,):
             raise MatrixError(f"potential must have one value per orbital ({self.n_orbitals}), got {potential.shape}")
+        if not np.isfinite(potential).all():
+            raise MatrixError(f"potential contains NaN or infinity at orbitals "
+                              f"{np.flatnonzero(~np.isfinite(potential))[:5].tolist()}: give finite energies (eV)")
         u = potential[self.order]
         first, last = self.block_sizes[0], self.block_sizes[-1]
         shifts = []
@@ -302,21 +315,30 @@ class Device:
 
     def check_overlap_positive_definite(self) -> None:
         """Block LDLᴴ of S along the slabs; raise :class:`MatrixError` naming the first failing block."""
-        blocks = self.blocks()
-        schur = blocks.s_diagonal[0]
-        for i in range(self.n_blocks):
-            if i:
-                coupling = blocks.s_upper[i - 1]
-                schur = blocks.s_diagonal[i] - coupling.conj().T @ np.linalg.solve(schur, coupling)
-            try:
-                np.linalg.cholesky(schur)
-            except np.linalg.LinAlgError:
-                smallest = np.linalg.eigvalsh(schur).min()
-                raise MatrixError(f"overlap S is not positive definite (slab {i}: smallest Schur-complement "
-                                  f"eigenvalue {smallest:.3e})") from None
+        _check_overlap_blocks(self.overlap, self.block_sizes)
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _check_overlap_blocks(s: sp.csr_matrix, sizes: np.ndarray) -> None:
+    """Block LDLᴴ of a block-tridiagonal ``s`` with slabs of ``sizes`` orbitals.
+
+    Raises :class:`MatrixError` naming the first slab whose Schur complement is not positive definite.
+    """
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    slab = lambda i: slice(bounds[i], bounds[i + 1])
+    schur = s[slab(0), slab(0)].toarray()
+    for i in range(len(sizes)):
+        if i:
+            coupling = s[slab(i - 1), slab(i)].toarray()
+            schur = s[slab(i), slab(i)].toarray() - coupling.conj().T @ np.linalg.solve(schur, coupling)
+        try:
+            np.linalg.cholesky(schur)
+        except np.linalg.LinAlgError:
+            smallest = np.linalg.eigvalsh(schur).min()
+            raise MatrixError(f"overlap S is not positive definite (slab {i}: smallest Schur-complement "
+                              f"eigenvalue {smallest:.3e})") from None
 
 
 def _validated_matrices(hamiltonian, overlap, positions, tolerance: float, threshold: float):
@@ -390,16 +412,18 @@ def _principal_layers(h, s, depth, positions, atoms, pattern, axis, lead_cell, p
 
     ``depth`` is each orbital's distance from this end along the axis (Å). A
     candidate period is accepted when the cells map onto each other by the pure
-    translation, no coupling reaches past the neighbouring layer, and the matrix
-    blocks repeat: onsite blocks of the two outer layers and, where a third layer
-    exists, their couplings (so hoppings are checked, not only positions).
+    translation, no coupling reaches past the neighbouring layer, the onsite blocks
+    of the two outer layers repeat, and their coupling is confirmed: by a third layer
+    that repeats it, or, for a layer of several periods, by translation symmetry by
+    one period (:func:`_period_symmetry_mismatch`, also required whenever it applies).
+    A candidate that repeats but whose coupling nothing confirms is refused.
     """
     step = np.zeros(3)
     step[axis] = 1.0 if side == "left" else -1.0
     periods = [lead_cell] if lead_cell is not None else _candidate_periods(depth, positions, atoms, axis,
                                                                             position_tolerance)
     total = depth.max()
-    best_mismatch = None
+    best_mismatch, unchecked = None, None
     for period in periods:
         for multiple in range(1, int(total // period) + 1):
             thickness = multiple * period
@@ -412,23 +436,41 @@ def _principal_layers(h, s, depth, positions, atoms, pattern, axis, lead_cell, p
                 break  # positions do not repeat with this period: next candidate
             if not np.all(cells[pattern[outer].tocoo().col] <= 1):
                 continue  # couplings reach further: thicker layer
-            mismatch = _repetition_mismatch(h, s, outer, inner_mapped, cells, positions, atoms, step * thickness,
-                                            position_tolerance)
-            if mismatch <= lead_tolerance:
+            mismatch, confirmed = _repetition_mismatch(h, s, outer, inner_mapped, cells, positions, atoms,
+                                                       step * thickness, position_tolerance)
+            if multiple > 1:
+                mismatch = max(mismatch, _period_symmetry_mismatch(h, s, outer, inner_mapped, depth, period, multiple,
+                                                                   positions, atoms, step, position_tolerance))
+                confirmed = True
+            if mismatch <= lead_tolerance and confirmed:
                 return outer, inner_mapped, thickness
-            best_mismatch = mismatch if best_mismatch is None else min(best_mismatch, mismatch)
-            break  # the blocks do not repeat with this period: next candidate
+            if mismatch <= lead_tolerance:
+                unchecked = thickness if unchecked is None else min(unchecked, thickness)
+            else:
+                best_mismatch = mismatch if best_mismatch is None else min(best_mismatch, mismatch)
+            break  # the blocks do not repeat (or cannot be confirmed) with this period: next candidate
     hint = "" if lead_cell is None else f" with lead_cell={lead_cell} Å"
     detail = (f"; the closest candidate's cells differ by {best_mismatch:.2e} eV (lead_tolerance {lead_tolerance:g})"
               if best_mismatch is not None else "")
+    if unchecked is not None:
+        raise LeadError(
+            f"{side} electrode: a principal layer of {unchecked:.3f} Å{hint} repeats twice at the {side} end, but "
+            "nothing in the device repeats the coupling between those two layers (no third layer, and the layer is "
+            "one period thick), so the lead's h01/s01 cannot be checked: a long-range bond of the outermost cell would "
+            f"be taken for the coupling of every lead cell{detail}. Lengthen the {side} electrode segment to at least "
+            f"three principal layers ({3 * unchecked:.3f} Å), or compute the electrodes apart "
+            "(electrodes=, e.g. periodic_electrodes or Electrode.from_matrices)"
+        )
     raise LeadError(
         f"{side} electrode cells do not repeat{hint}: no principal layer found whose positions and H/S blocks repeat "
         f"twice at the {side} end{detail}; use unperturbed electrode cells, lengthen the electrode or pass lead_cell="
     )
 
 
-def _repetition_mismatch(h, s, outer, inner, cells, positions, atoms, translation, tolerance) -> float:
-    """Largest difference (eV) between the outer and next layer's onsite blocks, and their couplings if a third exists."""
+def _repetition_mismatch(h, s, outer, inner, cells, positions, atoms, translation,
+                         tolerance) -> tuple[float, bool]:
+    """``(mismatch, third)``: largest difference (eV) between the outer and next layer's onsite blocks, and their
+    couplings if a third layer exists (``third``: whether it does, i.e. whether the coupling was compared)."""
     block = lambda m, rows, cols: m[rows][:, cols].toarray()
     mismatch = max(np.abs(block(h, inner, inner) - block(h, outer, outer)).max(),
                    np.abs(block(s, inner, inner) - block(s, outer, outer)).max())
@@ -436,6 +478,40 @@ def _repetition_mismatch(h, s, outer, inner, cells, positions, atoms, translatio
     if third is not None:
         mismatch = max(mismatch, np.abs(block(h, inner, third) - block(h, outer, inner)).max(),
                        np.abs(block(s, inner, third) - block(s, outer, inner)).max())
+    return float(mismatch), third is not None
+
+
+def _period_symmetry_mismatch(h, s, outer, inner, depth, period, multiple, positions, atoms, step,
+                              tolerance) -> float:
+    """Largest deviation (eV) of two principal layers of ``multiple`` periods from translation symmetry by one period.
+
+    Sub-cell ``a`` (0 … multiple−1 in the outer layer, multiple … 2·multiple−1 in the
+    inner one, ``inner`` aligned with ``outer``) is mapped onto sub-cell 0 by ``a``
+    periods along ``step``. In a lead of that period the H and S blocks between
+    sub-cells ``a`` and ``b`` depend on ``b − a`` only, and vanish for
+    ``b − a > multiple`` (the layer's last sub-cell would couple two layers out).
+    ``inf`` when the sub-cells' positions do not repeat.
+    """
+    sub_cell = np.floor((depth[outer] + tolerance) / period).astype(int)
+    first = outer[sub_cell == 0]
+    layers, index = np.concatenate([outer, inner]), np.concatenate([sub_cell, sub_cell + multiple])
+    cells = []
+    for a in range(2 * multiple):
+        mapped = _translation_map(positions, atoms, first, layers[index == a], step * period * a, tolerance)
+        if mapped is None:
+            return np.inf
+        cells.append(mapped)
+    mismatch, reference = 0.0, {}
+    for a in range(multiple):
+        for b in range(2 * multiple):
+            blocks = np.concatenate([h[cells[a]][:, cells[b]].toarray(), s[cells[a]][:, cells[b]].toarray()])
+            distance = b - a
+            if distance > multiple:
+                mismatch = max(mismatch, np.abs(blocks).max(initial=0.0))
+            elif distance in reference:
+                mismatch = max(mismatch, np.abs(blocks - reference[distance]).max(initial=0.0))
+            else:
+                reference[distance] = blocks
     return float(mismatch)
 
 
@@ -456,9 +532,12 @@ def _candidate_periods(depth, positions, atoms, axis, tolerance):
 def _lead_from_cells(h, s, outer, inner, side) -> Lead:
     """The lead of one end from its outer layer and the matching inner one (cell n → n+1 along +axis)."""
     h00, s00 = h[outer][:, outer].toarray(), s[outer][:, outer].toarray()
-    if side == "left":  # outer cell n, inner cell n + 1 along +axis
-        return Lead(h00, s00, h[outer][:, inner].toarray(), s[outer][:, inner].toarray())
-    return Lead(h00, s00, h[inner][:, outer].toarray(), s[inner][:, outer].toarray())
+    # left: outer cell n, inner cell n + 1 along +axis; right: the other way round
+    first, second = (outer, inner) if side == "left" else (inner, outer)
+    try:
+        return Lead(h00, s00, h[first][:, second].toarray(), s[first][:, second].toarray())
+    except LeadError as error:
+        raise LeadError(f"{side} electrode: {error}") from None
 
 
 def _permuted_lead(lead: Lead, perm: np.ndarray) -> Lead:

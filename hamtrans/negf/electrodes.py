@@ -30,7 +30,10 @@ potential per cell (the cell average), so the same TiN has onsite energies ~0.5 
 apart in a bulk TiN cell and in a TiN | HfO2 | TiN cell. With ``align=True`` the
 electrode is shifted rigidly, ``H → H + δ S``, by the least-squares ``δ`` that
 matches it to the device's end blocks (the mean of both ends), and the electrode's
-Fermi level moves with it; the residual mismatch is reported.
+Fermi level moves with it; the residual mismatch is reported. Per end, the real
+``δ`` minimising ``‖ΔH − δ S‖_F`` (``ΔH`` = device end block − electrode cell) is
+``Re Σ conj(S)·ΔH / Σ |S|²``; for Hermitian blocks ``Σ conj(S)·ΔH = tr(S ΔH)`` is
+real, so taking the real part only drops round-off (complex S included).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ import scipy.linalg
 from scipy.spatial import cKDTree
 
 from hamtrans.errors import LeadError
+from hamtrans.data.blocks import lattice_axis
+from hamtrans.negf.device import Device
 from hamtrans.negf.leads import Lead
 
 
@@ -60,7 +65,7 @@ class Electrode:
     thickness
         Principal-layer length along the axis, Å.
     axis
-        Transport axis (0, 1, 2).
+        Transport axis (0, 1, 2; ``"x"/"y"/"z"`` are converted).
     """
 
     lead: Lead
@@ -69,8 +74,12 @@ class Electrode:
     thickness: float
     axis: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", lattice_axis(self.axis))
+
     @classmethod
-    def from_matrices(cls, hamiltonian, overlap, orbital_positions: np.ndarray, axis: int, **kwargs) -> "Electrode":
+    def from_matrices(cls, hamiltonian, overlap, orbital_positions: np.ndarray, axis: int | str,
+                      **kwargs) -> "Electrode":
         """The principal layer of a periodic electrode from its matrices opened along ``axis``.
 
         The input is what a device's would be (``BlockSparseMatrix.to_sparse(axis=axis)`` of a
@@ -78,8 +87,6 @@ class Electrode:
         arguments go to :meth:`hamtrans.negf.Device.from_matrices` (``lead_cell``,
         ``lead_tolerance``, ``orbital_atoms`` ...).
         """
-        from hamtrans.negf.device import Device
-
         electrode = Device.from_matrices(hamiltonian, overlap, orbital_positions, axis, **kwargs)
         n = electrode.block_sizes[0]
         positions = electrode.orbital_positions[:n]
@@ -183,7 +190,8 @@ def attach_electrode(electrode: Electrode, h, s, positions: np.ndarray, atoms: n
                 electrode.lead.shift)
     block = np.ix_(end, end)
     h_end, s_end = h[block].toarray(), s[block].toarray()
-    alignment = float(np.sum((h_end - lead.h00) * lead.s00) / np.sum(lead.s00 * lead.s00))
+    # least-squares real δ of H_end ≈ h00 + δ s00 (np.vdot conjugates its first argument)
+    alignment = float(np.vdot(lead.s00, h_end - lead.h00).real / np.vdot(lead.s00, lead.s00).real)
     attached = AttachedLead(lead, len(end), 0.0, alignment)
     return AttachedLead(lead, len(end), attached.residual(h_end, s_end, 0.0), alignment)
 
@@ -202,7 +210,7 @@ def _orbital_map(positions, atoms, cell_positions, cell_atoms, tolerance) -> np.
     return np.concatenate([cell_starts[m] + np.arange(c) for m, c in zip(match, counts)])
 
 
-def periodic_electrodes(hamiltonian, overlap, atoms, axis: int, lead_cell: float,
+def periodic_electrodes(hamiltonian, overlap, atoms, axis: int | str, lead_cell: float,
                         position_tolerance: float = 1e-3) -> tuple[Electrode, Electrode]:
     """Left and right leads continuing a periodic device across its cell boundary.
 
@@ -214,7 +222,7 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int, lead_cell: float
     atoms
         The structure; its cell vector along ``axis`` must be parallel to the axis.
     axis
-        Transport axis (0, 1, 2).
+        Transport axis (0, 1, 2 or ``"x"/"y"/"z"``).
     lead_cell
         Lattice period of the electrode along the axis (Å); the principal layer is its
         smallest multiple that holds the coupling range.
@@ -225,6 +233,7 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int, lead_cell: float
         :class:`Electrode` cells for ``Device.from_matrices(..., electrodes=(left, right))``:
         copies of the cell's last and first principal layer.
     """
+    axis = lattice_axis(axis)
     cell = np.asarray(atoms.cell)
     if np.abs(np.delete(cell[axis], axis)).max() > 1e-8:
         raise LeadError("periodic electrodes need the cell vector along the transport axis to be parallel to it")

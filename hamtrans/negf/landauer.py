@@ -6,6 +6,8 @@ import numpy as np
 from scipy.constants import Boltzmann, e, h
 from scipy.special import expit
 
+from hamtrans.errors import HamtransError
+
 #: Conductance quantum with spin degeneracy, 2e²/h (S): I [A] = G0 · ∫ T (f_L − f_R) dE [eV].
 CONDUCTANCE_QUANTUM = 2 * e**2 / h
 #: Boltzmann constant in eV/K.
@@ -17,10 +19,12 @@ OPEN_KT = 10.0
 
 
 def thermal_energy(temperature: float) -> float:
-    """k_B T in eV for ``temperature`` in K (≥ 0)."""
-    if temperature < 0:
-        raise ValueError(f"temperature must be ≥ 0 K, got {temperature}")
-    return BOLTZMANN_EV * temperature
+    """k_B T in eV for ``temperature`` in K (finite, ≥ 0); raises :class:`HamtransError` otherwise."""
+    value = np.asarray(temperature)
+    if value.ndim != 0 or value.dtype.kind not in "iuf" or not (np.isfinite(value) and value >= 0):
+        raise HamtransError(f"temperature = {temperature!r}: give the electrode temperature as one finite number "
+                            "of kelvin ≥ 0 (0 for step Fermi functions)")
+    return BOLTZMANN_EV * float(value)
 
 
 def fermi(energies: np.ndarray, chemical_potential: float, kt: float) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 Units: energies eV, transmission dimensionless, DOS and spectral functions 1/eV,
 current A. All functions take the same sweep keywords (see :class:`SweepOptions`).
+Energies are real; a complex energy ``E + iη`` is given as ``E`` and ``eta=η``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from hamtrans.errors import HamtransError
 from hamtrans.negf.backend import Backend, get_backend
 from hamtrans.negf.bias import biased_device
 from hamtrans.negf.device import Device
-from hamtrans.negf.grids import adaptive_simpson, energy_lattice, uniform_grid, window_nodes
+from hamtrans.negf.grids import (MIN_GRID_POINTS, adaptive_simpson, energy_lattice, trapezoid_with_error,
+                                 uniform_grid, window_nodes)
 from hamtrans.negf.lead_cache import SurfaceCache
-from hamtrans.negf.landauer import (CONDUCTANCE_QUANTUM, OPEN_KT, bias_window, fermi, landauer_current,
-                                   thermal_energy)
+from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, OPEN_KT, bias_window, fermi, thermal_energy
 from hamtrans.negf.leads import self_energy, surface_green_functions
 from hamtrans.negf.rgf import caroli_transmission, green_sweep, slab_matrices
 from hamtrans.negf.sweep import map_energies
@@ -72,12 +73,43 @@ def _options(options: SweepOptions | None, overrides: dict) -> SweepOptions:
 
 
 def _energies(energies) -> np.ndarray:
-    energies = np.atleast_1d(np.asarray(energies, float))
-    if energies.size == 0:
+    """Real energies (eV) as a 1-D float array; complex values with a nonzero imaginary part are refused."""
+    array = np.atleast_1d(np.asarray(energies))
+    if array.dtype.kind == "c":
+        imaginary = np.flatnonzero(array.imag != 0)
+        if imaginary.size:
+            z = array.flat[imaginary[0]]
+            raise HamtransError(
+                f"energies must be real (eV), but {imaginary.size} of them are complex (first: {z:.6g}): for "
+                "z = E + iη pass the real energies E and eta=η (SweepOptions.eta, used for the device and the leads)")
+        array = array.real
+    if array.dtype.kind not in "iuf" or array.ndim != 1:
+        raise HamtransError(f"energies must be a 1-D array of real numbers (eV), got dtype {array.dtype} "
+                            f"and shape {array.shape}")
+    if array.size == 0:
         raise HamtransError("empty energy grid: give at least one energy")
-    if not np.isfinite(energies).all():
+    if not np.isfinite(array).all():
         raise HamtransError("energy grid contains NaN or infinity")
-    return energies
+    return array.astype(float)
+
+
+def _real_number(name: str, value, unit: str) -> float:
+    """``value`` as a float; a :class:`HamtransError` naming ``name`` unless it is one finite real number."""
+    array = np.asarray(value)
+    if array.ndim != 0 or array.dtype.kind not in "iuf" or not np.isfinite(array):
+        raise HamtransError(f"{name} = {value!r}: give one finite real number ({unit})")
+    return float(array)
+
+
+def _grid_points(points) -> int:
+    """The ``points`` of a uniform current grid: an integer ≥ :data:`MIN_GRID_POINTS`."""
+    array = np.asarray(points)
+    if array.ndim != 0 or array.dtype.kind not in "iu" or array < MIN_GRID_POINTS:
+        raise HamtransError(
+            f"points = {points!r}: a uniform current grid needs an integer ≥ {MIN_GRID_POINTS} (with fewer its "
+            "integral has no error estimate and cannot resolve the Fermi window); use several points per kT of the "
+            "open window, or the adaptive grid (grid='adaptive')")
+    return int(array)
 
 
 def lead_self_energies(device: Device, z: np.ndarray, options: SweepOptions | None = None, **overrides):
@@ -234,9 +266,11 @@ class CurrentResult:
     energies, transmission
         The grid used (eV) and T(E) on it (biased device).
     error
-        Estimated integration error (A); 0 for a uniform grid.
+        Estimated integration error (A): the adaptive grid's Simpson estimate, or for the
+        uniform and lattice grids the trapezoid rule on every point against the rule on
+        every other point (:func:`hamtrans.negf.grids.trapezoid_with_error`); 0 at zero bias.
     converged
-        Whether the adaptive grid met its tolerance.
+        Whether ``error`` ≤ ``max(absolute_tolerance, tolerance·|current|)``.
     """
 
     current: float
@@ -293,17 +327,43 @@ def current(
         energies ``E_F + k·resolution − V/2``: when the biases of a sweep are even
         multiples of the spacing, all its currents share their lead energies, and a
         :class:`~hamtrans.negf.lead_cache.SurfaceCache` solves each of them once.
+        Both are integrated by the trapezoid rule and flagged ``converged`` only when its
+        error estimate meets the tolerance (a grid coarse for the window is not).
+    points
+        Energies of the uniform grid, an integer ≥ 3.
     resolution
         First-pass spacing (eV) of the adaptive grid; default kT, but at least 1/256 of
         the open window (1/32 of the window at 0 K). A feature narrower than it with no
         tails to lead refinement to it can fall between two nodes and be missed.
     tolerance, absolute_tolerance
-        Relative and absolute (A) targets of the adaptive integral.
+        Relative and absolute (A) targets of the integral: the adaptive grid refines to
+        them, the uniform and lattice grids report ``converged`` against them.
     options, overrides
         Sweep options (:class:`SweepOptions`).
+
+    Raises
+    ------
+    HamtransError
+        For a non-finite bias, Fermi level or tolerance, a negative or non-finite
+        temperature, an unknown grid, or a uniform grid of fewer than 3 points.
     """
     opts = _options(options, overrides)
+    bias = _real_number("bias", bias, "V")
+    fermi_level = _real_number("fermi_level", fermi_level, "eV")
     kt = thermal_energy(temperature)
+    tolerance = _real_number("tolerance", tolerance, "relative")
+    absolute_tolerance = _real_number("absolute_tolerance", absolute_tolerance, "A")
+    if tolerance < 0 or absolute_tolerance < 0:
+        raise HamtransError(f"tolerance = {tolerance}, absolute_tolerance = {absolute_tolerance} A: "
+                            "the integration targets must be ≥ 0")
+    if grid not in ("adaptive", "uniform", "lattice"):
+        raise HamtransError(f"unknown grid {grid!r}; choose 'adaptive', 'uniform' or 'lattice'")
+    if grid == "uniform":
+        points = _grid_points(points)
+        if resolution is not None:
+            raise HamtransError("resolution= sets the adaptive grid's first pass; a uniform grid takes points=")
+    if grid == "lattice" and resolution is None and kt == 0:
+        raise HamtransError("grid='lattice' spaces its energies by kT unless resolution= (eV) is given; at 0 K give it")
     if potential is not None and region is not None:
         raise HamtransError("region= shapes the linear drop; it cannot be combined with an explicit potential=")
     biased = biased_device(device, bias, region, potential)
@@ -318,20 +378,25 @@ def current(
     lower, upper = bias_window(mu_left, mu_right, kt)
     core = bias_window(mu_left, mu_right, kt, OPEN_KT)
     evaluate = lambda e: transmission(biased, e, opts)
-    if grid in ("uniform", "lattice"):
-        if grid == "uniform" and resolution is not None:
-            raise HamtransError("resolution= sets the adaptive grid's first pass; a uniform grid takes points=")
-        energies = uniform_grid(*core, points) if grid == "uniform" else \
-            energy_lattice(fermi_level, core, resolution if resolution is not None else kt)
-        t = evaluate(energies)
-        value = landauer_current(energies, t, mu_left, mu_right, kt)
-        return CurrentResult(value, mu_left - mu_right, mu_left, mu_right, temperature, energies, t, 0.0, True)
-    if grid != "adaptive":
-        raise HamtransError(f"unknown grid {grid!r}; choose 'adaptive', 'uniform' or 'lattice'")
-    if kt == 0:  # the window is exactly [μ_R, μ_L]: integrate T itself (no steps at the ends)
+    fermi_window = lambda e: fermi(e, mu_left, kt) - fermi(e, mu_right, kt)
+    if kt == 0:  # the uniform and adaptive grids span exactly [μ_R, μ_L]: integrate T itself (no steps at the ends)
         window = lambda e: np.full_like(e, np.sign(mu_left - mu_right))
     else:
-        window = lambda e: fermi(e, mu_left, kt) - fermi(e, mu_right, kt)
+        window = fermi_window
+    if grid in ("uniform", "lattice"):
+        if grid == "uniform":
+            energies = uniform_grid(*core, points)
+        else:
+            energies = energy_lattice(fermi_level, core, resolution if resolution is not None else kt)
+            window = fermi_window  # the lattice reaches past the chemical potentials
+            if energies.size < MIN_GRID_POINTS:
+                raise HamtransError(f"resolution = {resolution} eV puts only {energies.size} lattice energies on the "
+                                    f"open window [{core[0]:.6g}, {core[1]:.6g}] eV: use a spacing of at most kT")
+        t = evaluate(energies)
+        integral, error = trapezoid_with_error(energies, t * window(energies))
+        value, error = CONDUCTANCE_QUANTUM * integral, CONDUCTANCE_QUANTUM * error
+        converged = error <= max(absolute_tolerance, tolerance * abs(value))
+        return CurrentResult(value, mu_left - mu_right, mu_left, mu_right, temperature, energies, t, error, converged)
     if resolution is None:
         resolution = max(kt, (core[1] - core[0]) / 256) if kt > 0 else (upper - lower) / 32
     nodes = window_nodes(lower, upper, core, resolution)

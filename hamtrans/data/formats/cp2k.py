@@ -14,7 +14,9 @@ electrodes at both ends of the cell) and maps each graph edge ``(i, j, S)`` to
 CP2K's image ``R = S + n_j − n_i``, where ``n`` is the integer cell shift that
 CP2K's wrapping applies to each atom (:func:`cp2k_image_shifts`).
 Matrices are in Hartree and CP2K's orbital order (standard real harmonics);
-both are converted here.
+both are converted here, after :func:`check_matrices` has refused matrices that
+cannot be a Kohn–Sham and an overlap matrix (not finite, not Hermitian, S not
+positive definite).
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from ase import Atoms
 from ase.units import Hartree
 
@@ -36,7 +41,7 @@ from hamtrans.data.formats.structure_io import read_structure
 from hamtrans.data.graphs import AtomGraph, Cutoff, build_graph
 from hamtrans.data.orbital_order import convert_matrix
 from hamtrans.data.reference.images import check_unique_images
-from hamtrans.errors import FileFormatError
+from hamtrans.errors import FileFormatError, MatrixError
 
 _IMAGE_FILE = re.compile(r"_R_(\d+)-\d+_\d+\.csr(\.gz)?$")
 _IMAGE_HEADER = re.compile(r"^\s*KS CSR write\|\s*(\d+) periodic images")
@@ -197,6 +202,124 @@ def image_files(files: Sequence[str | os.PathLike], table: Mapping[int, tuple[in
     return result
 
 
+#: Largest accepted max |M − Mᵀ| (per image: max |M(R) − M(−R)ᵀ|) relative to max |M|. CP2K's own files
+#: are symmetric to 1e-14 relative; a file that is not is corrupt or no KS/S matrix.
+HERMITIAN_TOLERANCE = 1e-6
+#: Orbitals up to which S is tested with a dense Cholesky factorisation (and, if it fails, diagonalised
+#: densely for the message); larger S are too when more than :data:`DENSE_FILL` of the entries are stored,
+#: else with a sparse LDLᵀ (and Lanczos for the message).
+DENSE_LIMIT = 2000
+DENSE_FILL = 0.2
+
+ImageMatrices = Mapping[tuple[int, int, int], sp.spmatrix]
+
+
+def check_matrices(hamiltonian: ImageMatrices, overlap: ImageMatrices, energy_scale: float = Hartree,
+                   sources: tuple[Mapping[tuple[int, int, int], str], Mapping[tuple[int, int, int], str]] | None = None,
+                   ) -> None:
+    """Refuse imported KS and S matrices (Γ-folded under ``(0, 0, 0)``, or per image) that are unusable.
+
+    Checks, in this order: every stored entry is finite; each matrix is Hermitian,
+    ``M(R) = M(−R)ᵀ`` for the images given in pairs (Γ: ``M = Mᵀ``), to
+    :data:`HERMITIAN_TOLERANCE` × max |M|; S is positive definite: the Γ matrix, or
+    for per-image files the home-cell ``S(0, 0, 0)``, the Gram matrix of the cell's
+    orbitals (a sum over only some images need not be).
+
+    Parameters
+    ----------
+    hamiltonian, overlap
+        Image vector -> sparse matrix in file units.
+    energy_scale
+        eV per file energy unit of the KS matrix (for the messages).
+    sources
+        Image vector -> file name of the KS and of the S matrices, for the messages.
+
+    Raises
+    ------
+    MatrixError
+        Naming the file, the offending entry or value, and the fix.
+    """
+    for k, (label, images, scale, unit) in enumerate((("KS", hamiltonian, energy_scale, " eV"),
+                                                      ("S", overlap, 1.0, ""))):
+        names = sources[k] if sources is not None else {}
+        for shift, matrix in images.items():
+            m = sp.coo_matrix(matrix)
+            bad = np.flatnonzero(~np.isfinite(m.data))
+            if bad.size:
+                r, c = int(m.row[bad[0]]) + 1, int(m.col[bad[0]]) + 1
+                raise MatrixError(f"{_describe(label, shift, names)}: entry ({r}, {c}) is {m.data[bad[0]]} "
+                                  f"({bad.size} entries not finite): the file is corrupt or comes from a diverged "
+                                  "run; export it again")
+        largest = max((float(abs(sp.csr_matrix(m)).max()) for m in images.values()), default=0.0)
+        tolerance = HERMITIAN_TOLERANCE * largest
+        for shift, matrix in images.items():
+            mirror = tuple(-v for v in shift)
+            if mirror not in images:
+                continue
+            diff = abs(sp.csr_matrix(matrix) - sp.csr_matrix(images[mirror]).T).tocoo()
+            if diff.nnz and diff.data.max() > tolerance:
+                at = int(np.argmax(diff.data))
+                pair = "M − Mᵀ" if shift == mirror else f"M{shift} − M{mirror}ᵀ"
+                raise MatrixError(
+                    f"{_describe(label, shift, names)} is not Hermitian: max |{pair}| = {diff.data[at] * scale:.3g}"
+                    f"{unit} at entry ({diff.row[at] + 1}, {diff.col[at] + 1}), above the tolerance "
+                    f"{tolerance * scale:.2g}{unit} ({HERMITIAN_TOLERANCE:g} × max |M|): the file is corrupt or not "
+                    f"a {label} matrix; export it again")
+    home = (0, 0, 0)
+    where = _describe("S", home, sources[1] if sources is not None else {})
+    if home not in overlap:
+        raise MatrixError(f"no {where} was given: pass the S file of the home cell")
+    s = sp.csr_matrix(overlap[home])
+    s = 0.5 * (s + s.T)
+    if not positive_definite(s):
+        smallest = smallest_eigenvalue(s)
+        value = (f"smallest eigenvalue {smallest:.4g}" if smallest is not None
+                 else "a pivot ≤ 0 in its factorisation; Lanczos did not converge to its smallest eigenvalue")
+        raise MatrixError(
+            f"{where} is not positive definite ({value}); the overlap of independent orbitals has only positive "
+            "eigenvalues: the file is corrupt, belongs to another structure or basis, or is not an overlap matrix")
+
+
+def _describe(label: str, shift: tuple[int, int, int], names: Mapping[tuple[int, int, int], str]) -> str:
+    """``'KS file <name>'``, or ``'KS matrix of image (0, 0, 0)'`` without a file name."""
+    return f"{label} file {names[shift]}" if shift in names else f"{label} matrix of image {shift}"
+
+
+def positive_definite(s: sp.spmatrix) -> bool:
+    """Whether the symmetric sparse matrix ``s`` is positive definite.
+
+    A dense Cholesky factorisation decides up to :data:`DENSE_LIMIT` orbitals or when more
+    than :data:`DENSE_FILL` of the entries are stored; otherwise a sparse LDLᵀ with
+    symmetric diagonal pivoting (SuperLU): ``s`` is positive definite exactly when every
+    pivot is positive.
+    """
+    n = s.shape[0]
+    if n <= DENSE_LIMIT or s.nnz > DENSE_FILL * n * n:
+        try:
+            scipy.linalg.cholesky(s.toarray(), lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return False
+        return True
+    try:
+        lu = spla.splu(sp.csc_matrix(s), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                       options={"SymmetricMode": True})
+    except RuntimeError:  # an exactly singular pivot
+        return False
+    # with diagonal pivots (row order = column order) the pivots are the D of P S Pᵀ = L D Lᵀ: Sylvester's law
+    return bool(np.array_equal(lu.perm_r, lu.perm_c) and np.all(lu.U.diagonal() > 0))
+
+
+def smallest_eigenvalue(s: sp.spmatrix) -> float | None:
+    """Smallest eigenvalue of the symmetric sparse matrix ``s``: dense up to :data:`DENSE_LIMIT` orbitals,
+    else Lanczos (300 restarts at most: fast for an isolated eigenvalue); ``None`` if Lanczos does not converge."""
+    if s.shape[0] <= DENSE_LIMIT:
+        return float(scipy.linalg.eigh(s.toarray(), eigvals_only=True, subset_by_index=[0, 0], check_finite=False)[0])
+    try:
+        return float(spla.eigsh(s, k=1, which="SA", tol=1e-6, maxiter=300, return_eigenvectors=False)[0])
+    except spla.ArpackNoConvergence:
+        return None
+
+
 def matrices_to_record(
     atoms: Atoms,
     hamiltonian: Mapping[tuple[int, int, int], object],
@@ -209,6 +332,7 @@ def matrices_to_record(
     name: str = "",
     source: str = "cp2k",
     cp2k_positions: np.ndarray | None = None,
+    sources: tuple[Mapping[tuple[int, int, int], str], Mapping[tuple[int, int, int], str]] | None = None,
 ) -> Record:
     """Convert CP2K-order matrices (per image, or Γ-folded under ``(0, 0, 0)``) into a :class:`Record`.
 
@@ -222,6 +346,9 @@ def matrices_to_record(
     cp2k_positions
         Per-image runs: the positions CP2K was given (Å), when they are ``atoms``'
         translated (:func:`origin_shift`); default ``atoms.positions``.
+    sources
+        Image vector -> file name of the KS and of the S matrices, named by the errors
+        of :func:`check_matrices`.
 
     Returns
     -------
@@ -232,6 +359,7 @@ def matrices_to_record(
     scale = {"hartree": Hartree, "ev": 1.0}.get(energy_unit.lower())
     if scale is None:
         raise FileFormatError(f"energy_unit must be 'hartree' or 'ev', not '{energy_unit}'")
+    check_matrices(hamiltonian, overlap, scale, sources)
     if gamma:
         check_unique_images(atoms, cutoff, image_range)
     graph = build_graph(atoms, cutoff)
@@ -289,10 +417,14 @@ def read_cp2k(
     if single:
         h = {(0, 0, 0): read_triplet_matrix(ks_files, n)}
         s = {(0, 0, 0): read_triplet_matrix(s_files, n)}
-        return matrices_to_record(atoms, h, s, basis, cutoff, image_range, gamma=True, name=Path(structure).stem)
+        return matrices_to_record(atoms, h, s, basis, cutoff, image_range, gamma=True, name=Path(structure).stem,
+                                  sources=({(0, 0, 0): str(ks_files)}, {(0, 0, 0): str(s_files)}))
     if out_file is None:
         raise FileFormatError("per-image CP2K files need out_file= (the .out with the 'KS CSR write' image table)")
     table = read_image_table(out_file)
-    h = {shift: read_triplet_matrix(p, n, symmetric=False) for shift, p in image_files(ks_files, table).items()}
-    s = {shift: read_triplet_matrix(p, n, symmetric=False) for shift, p in image_files(s_files, table).items()}
-    return matrices_to_record(atoms, h, s, basis, cutoff, image_range, gamma=False, name=Path(structure).stem)
+    ks_images, s_images = image_files(ks_files, table), image_files(s_files, table)
+    h = {shift: read_triplet_matrix(p, n, symmetric=False) for shift, p in ks_images.items()}
+    s = {shift: read_triplet_matrix(p, n, symmetric=False) for shift, p in s_images.items()}
+    sources = tuple({shift: str(p) for shift, p in images.items()} for images in (ks_images, s_images))
+    return matrices_to_record(atoms, h, s, basis, cutoff, image_range, gamma=False, name=Path(structure).stem,
+                              sources=sources)

@@ -23,11 +23,20 @@ Layout (all lengths Å, energies eV, S dimensionless)::
                input_digest (optional: structure_digest of the input structure)
 
 Block shapes follow from ``numbers`` and the basis, so no offsets are stored.
-:class:`DatasetWriter` writes to ``<path>.partial`` and renames on close: a
-crashed run leaves the finished structures in the partial file, and a new
-writer with ``resume=True`` continues after them (:meth:`DatasetWriter.check_resume`
-checks that the inputs and settings are those of the partial file).
 :class:`Dataset` reads lazily.
+
+Writing (:class:`DatasetWriter`) survives a killed process: every record is a
+one-record dataset file ``<path>.records/NNNNNN.h5``, written to a temporary
+name and renamed, so it is complete or absent. ``<path>.partial`` is an index
+with the header and one external link per record, rewritten (atomically) once the
+record file is complete: a dataset that :class:`Dataset` reads (``hamtrans info
+<path>.partial``). A writer with ``resume=True`` continues after the consecutive
+readable record files (:meth:`DatasetWriter.check_resume` checks that the inputs
+and settings are those of the stored records). :meth:`DatasetWriter.close`
+copies the records into one file written under a temporary name and renamed to
+``<path>``, then deletes the index and the record files: a file named ``<path>``
+is always complete. A self-contained dataset file named ``<path>.partial`` (the
+layout of earlier versions) is resumed too: its records move into record files.
 """
 
 from __future__ import annotations
@@ -35,8 +44,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -45,11 +55,14 @@ from ase import Atoms
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.graphs import AtomGraph
-from hamtrans.errors import FileFormatError
+from hamtrans.atomic_files import atomic_write, check_writable
+from hamtrans.errors import FileFormatError, OutputError, RecordIndexError
 
 FORMAT_NAME = "hamtrans-dataset"
 FORMAT_VERSION = 1
 UNITS = {"length": "Angstrom", "energy": "eV", "forces": "eV/Angstrom", "stress": "eV/Angstrom^3"}
+#: Files a writer keeps in ``<path>.records/``: record files, the assembled dataset, their temporary files.
+_RECORD_FILE = re.compile(r"^(\d{6}|assembled)\.h5(\.partial)?$")
 
 
 class Record:
@@ -127,44 +140,162 @@ def structure_digest(atoms: Atoms) -> str:
 
 
 class DatasetWriter:
-    """Append structures to a dataset file; finalised atomically on :meth:`close`.
+    """Append structures to a dataset; each record is on disk as soon as :meth:`append` returns.
 
     Parameters
     ----------
     path
-        Final file name (``.h5``).
+        Final file name (``.h5``), written by :meth:`close`.
     basis
         Orbital basis of all H/S blocks.
     settings
         Generator settings stored as JSON (method, cutoff, ...).
     resume
-        Continue an existing ``<path>.partial`` instead of starting afresh.
+        Continue the records of an interrupted writer of ``path`` instead of starting afresh
+        (module docstring); the stored header and settings are kept.
+
+    Raises
+    ------
+    OutputError
+        The folder of ``path`` cannot be written.
+    FileFormatError
+        ``resume`` finds a partial dataset in another basis, or an unreadable one.
     """
 
     def __init__(self, path: str | os.PathLike, basis: OrbitalBasis, settings: dict | None = None, resume: bool = False):
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
+        self.records = self.path.with_name(self.path.name + ".records")
         self.basis = basis
-        if resume and self.partial.exists():
-            self._file = h5py.File(self.partial, "a")
-            _check_header(self._file, self.partial)
-            stored = OrbitalBasis.from_json(self._file.attrs["basis"])
-            if stored != basis:
-                raise FileFormatError(f"{self.partial} uses basis '{stored.name}', not '{basis.name}'; delete it to restart")
+        state = self._stored_state() if resume else None
+        if state is None:
+            self._header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "basis": basis.to_json(),
+                            "orbital_order": "e3nn", "units": json.dumps(UNITS), "settings": json.dumps(settings or {})}
+            self._keys: list[str] = []
+            self._writing(self._discard)
         else:
-            self._file = h5py.File(self.partial, "w")
-            self._file.attrs.update(
-                format=FORMAT_NAME, version=FORMAT_VERSION, basis=basis.to_json(), orbital_order="e3nn",
-                units=json.dumps(UNITS), settings=json.dumps(settings or {}),
-            )
-            self._file.create_group("structures")
+            self._header, self._keys = state
+            self._check_stored(self._header)
+        self._writing(lambda: self.records.mkdir(exist_ok=True))
+        self._writing(self._write_index)
 
     def __len__(self) -> int:
-        return len(self._file["structures"])
+        return len(self._keys)
 
+    # -- the files -------------------------------------------------------------------
+    def _writing(self, action) -> None:
+        """Run a file operation, turning an unwritable folder into :class:`OutputError`."""
+        try:
+            action()
+        except OSError as exc:
+            raise OutputError(f"cannot write dataset {self.path} ({exc}): choose a writable folder for it or fix "
+                              "the folder's permissions; records already written stay for --resume") from None
+
+    def _record_file(self, key: str) -> Path:
+        return self.records / f"{key}.h5"
+
+    def _stored_state(self) -> tuple[dict, list[str]] | None:
+        """Header and record keys of an interrupted writer, or ``None`` if there is nothing to resume.
+
+        The records are the consecutive readable record files ``000000.h5, 000001.h5, ...``
+        (each complete, as renamed when written; a missing or unreadable one ends them, and
+        those after it are computed again). The header comes from the index, or from the first
+        record file where the index is unreadable. A self-contained partial dataset (the layout
+        of earlier versions) first moves its records into record files.
+        """
+        header = self._migrated_index()
+        keys = []
+        while self._readable_record(f"{len(keys):06d}"):
+            keys.append(f"{len(keys):06d}")
+        if header is None:
+            if not keys:
+                return None
+            with h5py.File(self._record_file(keys[0]), "r") as handle:
+                header = dict(handle.attrs)
+        self._check_stored(header)
+        return header, keys
+
+    def _migrated_index(self) -> dict | None:
+        """The header of a readable index (``None`` if there is none), records of a self-contained one moved out."""
+        try:
+            index = h5py.File(self.partial, "r")
+        except OSError:  # absent, or cut short by a kill
+            return None
+        with index:
+            header = dict(index.attrs)
+            if "format" not in header:
+                return None
+            self._check_stored(header)
+            structures = index.get("structures", {})
+            names = sorted(structures)
+            if all(isinstance(structures.get(name, getlink=True), h5py.ExternalLink) for name in names):
+                return header
+            check_writable(self.path.parent, f"dataset {self.path}")
+            self._writing(lambda: self.records.mkdir(exist_ok=True))
+            for k, name in enumerate(names):  # up to the first record a kill left unreadable
+                key = f"{k:06d}"
+                try:
+                    atomic_write(self._record_file(key), lambda tmp: _copy_record(structures[name], key, header, tmp))
+                except (OSError, KeyError, RuntimeError):
+                    break
+        return header
+
+    def _readable_record(self, key: str) -> bool:
+        """Whether record file ``key`` exists and can be read."""
+        if not self._record_file(key).exists():
+            return False
+        try:
+            self._stored_record(key)
+        except FileFormatError:
+            return False
+        return True
+
+    def _stored_record(self, key: str) -> tuple[str, str, bool]:
+        """Name, input digest and whether H is stored, of record file ``key``."""
+        try:
+            with h5py.File(self._record_file(key), "r") as handle:
+                group = handle["structures"][key]
+                return str(group.attrs.get("name", "")), str(group.attrs.get("input_digest", "")), "H" in group
+        except (OSError, KeyError) as exc:
+            raise FileFormatError(f"record file {self._record_file(key)} is unreadable ({exc}): delete it and the "
+                                  "later record files to compute those structures again") from None
+
+    def _check_stored(self, header: Mapping) -> None:
+        """Raise unless a stored header is a dataset of this format in this writer's basis."""
+        _check_header(header, self.partial)
+        stored = OrbitalBasis.from_json(header["basis"])
+        if stored != self.basis:
+            raise FileFormatError(f"{self.partial} uses basis '{stored.name}', not '{self.basis.name}'; delete it to "
+                                  "restart")
+
+    def _write_index(self) -> None:
+        """Rewrite ``<path>.partial``: the header and one external link per record file."""
+        def write(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as index:
+                index.attrs.update(self._header)
+                group = index.create_group("structures")
+                for key in self._keys:
+                    group[key] = h5py.ExternalLink(f"{self.records.name}/{key}.h5", f"/structures/{key}")
+
+        atomic_write(self.partial, write)
+
+    def _discard(self) -> None:
+        """Delete the index and the record files of this path (nothing else in the records folder)."""
+        self.partial.unlink(missing_ok=True)
+        self.partial.with_name(self.partial.name + ".partial").unlink(missing_ok=True)
+        if self.records.is_dir():
+            for file in self.records.iterdir():
+                if _RECORD_FILE.match(file.name):
+                    file.unlink()
+            try:
+                self.records.rmdir()
+            except OSError:
+                pass  # the folder holds files of the user's: keep them
+
+    # -- resume ----------------------------------------------------------------------
     def check_resume(self, names: list[str], digests: list[str], settings: dict | None = None,
-                     may_differ: tuple[str, ...] = ()) -> int:
-        """Check a resumed file against this run's inputs; return how many are done.
+                     may_differ: tuple[str, ...] = (), blocks: bool | None = None) -> int:
+        """Check a resumed dataset against this run's inputs; return how many are done.
 
         Parameters
         ----------
@@ -175,15 +306,19 @@ class DatasetWriter:
         may_differ
             Top-level settings keys that may change (e.g. SCF step limits); the file
             keeps its stored settings.
+        blocks
+            Whether this run stores H and S blocks (``None``: not checked); every
+            stored record must agree.
 
         Raises
         ------
         FileFormatError
-            Other settings, more stored structures than inputs, or a stored structure
-            whose name or digest differs from the input at its position.
+            Other settings, more stored structures than inputs, a stored structure
+            whose name or digest differs from the input at its position, or stored
+            records with (without) blocks for a run without (with) them.
         """
         if settings is not None:
-            stored = json.loads(self._file.attrs.get("settings", "{}"))
+            stored = json.loads(self._header.get("settings", "{}"))
             new = json.loads(json.dumps(settings))
             for key in may_differ:
                 stored.pop(key, None)
@@ -197,55 +332,54 @@ class DatasetWriter:
         done = len(self)
         if done > len(names):
             raise FileFormatError(f"{self.partial} holds {done} structures but this run has only {len(names)} inputs")
-        for k, key in enumerate(sorted(self._file["structures"])):
-            attrs = self._file["structures"][key].attrs
-            stored_name, stored_digest = str(attrs.get("name", "")), str(attrs.get("input_digest", ""))
+        for k, key in enumerate(self._keys):
+            stored_name, stored_digest, has_blocks = self._stored_record(key)
             if stored_name != names[k] or (stored_digest and stored_digest != digests[k]):
                 raise FileFormatError(
                     f"{self.partial}: structure {k} is '{stored_name}' but this run's input {k} is '{names[k]}'"
                     f"{' with other atoms' if stored_name == names[k] else ''}: resume with the same structure "
                     "files in the same order, or delete the partial file to restart"
                 )
+            if blocks is not None and has_blocks != blocks:
+                raise FileFormatError(
+                    f"{self.partial}: structure {k} was stored {'with' if has_blocks else 'without'} H and S blocks "
+                    f"but this run {'computes' if blocks else 'skips'} them: resume "
+                    f"{'without' if has_blocks else 'with'} --no-blocks, or delete the partial file to restart"
+                )
         return done
 
+    # -- writing ---------------------------------------------------------------------
     def append(self, record: Record) -> None:
-        """Write one structure and flush it to disk."""
-        group = self._file["structures"].create_group(f"{len(self):06d}")
-        atoms = record.atoms
-        group["numbers"] = atoms.numbers.astype(np.int64)
-        group["positions"] = atoms.get_positions()
-        group["cell"] = np.asarray(atoms.cell, dtype=np.float64)
-        group["pbc"] = np.asarray(atoms.pbc, dtype=bool)
-        graph = record.graph
-        if graph is not None:
-            group["edge_index"] = graph.edge_index
-            group["edge_shift"] = graph.shifts
-        for key, blocks in (("H", record.hamiltonian), ("S", record.overlap)):
-            if blocks is not None:
-                if blocks.basis != self.basis:
-                    raise FileFormatError(f"record uses basis '{blocks.basis.name}', dataset uses '{self.basis.name}'")
-                group.create_dataset(f"{key}/onsite", data=blocks.onsite, compression="gzip", compression_opts=1)
-                group.create_dataset(f"{key}/edges", data=blocks.edges, compression="gzip", compression_opts=1)
-        for key in ("forces", "stress", "charges"):
-            value = getattr(record, key)
-            if value is not None:
-                group[key] = np.asarray(value, dtype=np.float64)
-        for key in ("energy", "fermi_level"):
-            value = getattr(record, key)
-            if value is not None:
-                group.attrs[key] = float(value)
-        group.attrs["source"] = record.source
-        group.attrs["name"] = record.name
-        if record.wall_time is not None:
-            group.attrs["wall_time"] = float(record.wall_time)
-        if record.input_digest:
-            group.attrs["input_digest"] = record.input_digest
-        self._file.flush()
+        """Write one structure to its record file and link it into the index.
+
+        Raises
+        ------
+        FileFormatError
+            H or S blocks in another basis than the dataset's.
+        OutputError
+            The folder cannot be written (the records so far stay for resuming).
+        """
+        for blocks in (record.hamiltonian, record.overlap):
+            if blocks is not None and blocks.basis != self.basis:
+                raise FileFormatError(f"record uses basis '{blocks.basis.name}', dataset uses '{self.basis.name}'")
+        key = f"{len(self):06d}"
+        self._writing(lambda: atomic_write(self._record_file(key), lambda tmp: _write_record_file(
+            tmp, self._header, key, record)))
+        self._keys.append(key)
+        self._writing(self._write_index)  # atomic: the index is never seen half-written
 
     def close(self) -> Path:
-        """Close and rename ``<path>.partial`` to ``<path>``; returns the final path."""
-        self._file.close()
-        os.replace(self.partial, self.path)
+        """Copy the records into ``<path>`` (written under a temporary name, then renamed) and delete the partial files."""
+        def write(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as out:
+                out.attrs.update(self._header)
+                group = out.create_group("structures")
+                for key in self._keys:
+                    with h5py.File(self._record_file(key), "r") as source:
+                        source.copy(source["structures"][key], group, name=key)
+
+        self._writing(lambda: atomic_write(self.path, write, partial=self.records / "assembled.h5"))
+        self._discard()
         return self.path
 
     def __enter__(self) -> "DatasetWriter":
@@ -253,15 +387,59 @@ class DatasetWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.close()
-        else:
-            self._file.close()  # keep the partial file for resume
+            self.close()  # on an exception the record files and the index stay for resuming
 
 
-def _check_header(handle: h5py.File, path) -> None:
-    if handle.attrs.get("format") != FORMAT_NAME:
+def _write_group(group: h5py.Group, record: Record) -> None:
+    """Store one record's structure, blocks and labels in ``group``."""
+    atoms = record.atoms
+    group["numbers"] = atoms.numbers.astype(np.int64)
+    group["positions"] = atoms.get_positions()
+    group["cell"] = np.asarray(atoms.cell, dtype=np.float64)
+    group["pbc"] = np.asarray(atoms.pbc, dtype=bool)
+    graph = record.graph
+    if graph is not None:
+        group["edge_index"] = graph.edge_index
+        group["edge_shift"] = graph.shifts
+    for key, blocks in (("H", record.hamiltonian), ("S", record.overlap)):
+        if blocks is not None:
+            group.create_dataset(f"{key}/onsite", data=blocks.onsite, compression="gzip", compression_opts=1)
+            group.create_dataset(f"{key}/edges", data=blocks.edges, compression="gzip", compression_opts=1)
+    for key in ("forces", "stress", "charges"):
+        value = getattr(record, key)
+        if value is not None:
+            group[key] = np.asarray(value, dtype=np.float64)
+    for key in ("energy", "fermi_level"):
+        value = getattr(record, key)
+        if value is not None:
+            group.attrs[key] = float(value)
+    group.attrs["source"] = record.source
+    group.attrs["name"] = record.name
+    if record.wall_time is not None:
+        group.attrs["wall_time"] = float(record.wall_time)
+    if record.input_digest:
+        group.attrs["input_digest"] = record.input_digest
+
+
+def _write_record_file(path: Path, header: Mapping, key: str, record: Record) -> None:
+    """A one-record dataset file: the header and ``/structures/<key>``."""
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(header)
+        _write_group(handle.create_group("structures").create_group(key), record)
+
+
+def _copy_record(group: h5py.Group, key: str, header: Mapping, path: Path) -> None:
+    """A one-record dataset file holding a copy of ``group`` as ``/structures/<key>``."""
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(header)
+        group.file.copy(group, handle.create_group("structures"), name=key)
+
+
+def _check_header(attrs: Mapping, path) -> None:
+    """Raise unless ``attrs`` (a file's attributes) are those of a dataset of this format version."""
+    if attrs.get("format") != FORMAT_NAME:
         raise FileFormatError(f"{path} is not a hamtrans dataset (no format='{FORMAT_NAME}' attribute)")
-    version = int(handle.attrs.get("version", -1))
+    version = int(attrs.get("version", -1))
     if version != FORMAT_VERSION:
         raise FileFormatError(
             f"{path} is hamtrans dataset version {version}; this hamtrans reads version {FORMAT_VERSION}"
@@ -283,7 +461,7 @@ class Dataset:
             self._file = h5py.File(self.path, "r")
         except OSError as exc:
             raise FileFormatError(f"cannot open dataset {self.path}: {exc} (missing, truncated or not HDF5)") from exc
-        _check_header(self._file, self.path)
+        _check_header(self._file.attrs, self.path)
         self.basis = OrbitalBasis.from_json(self._file.attrs["basis"])
         self.settings = json.loads(self._file.attrs.get("settings", "{}"))
         self._keys = sorted(self._file["structures"])
@@ -295,6 +473,21 @@ class Dataset:
         return (self[k] for k in range(len(self)))
 
     def __getitem__(self, index: int) -> Record:
+        """Record ``index`` (negative counts from the end).
+
+        Raises
+        ------
+        RecordIndexError
+            ``index`` outside ``-len(self) .. len(self) - 1``.
+        FileFormatError
+            The record is incomplete or corrupt.
+        """
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise RecordIndexError(f"{self.path}: record index must be an integer, not {index!r}")
+        if not -len(self) <= index < len(self):
+            valid = f"0 to {len(self) - 1} (or -1 for the last)" if len(self) else "none: the dataset is empty"
+            raise RecordIndexError(f"{self.path} has {len(self)} structures: index {index} is out of range; "
+                                   f"valid indices are {valid}")
         try:
             group = self._file["structures"][self._keys[index]]
             atoms = Atoms(

@@ -43,4 +43,5 @@ def read_eth_directory(
     h = read_triplet_matrix(directory / "H.csr", n)
     s = read_triplet_matrix(directory / "S.csr", n)
     return matrices_to_record(atoms, {(0, 0, 0): h}, {(0, 0, 0): s}, basis, cutoff, image_range,
-                              energy_unit, gamma=True, name=directory.name)
+                              energy_unit, gamma=True, name=directory.name,
+                              sources=({(0, 0, 0): str(directory / "H.csr")}, {(0, 0, 0): str(directory / "S.csr")}))

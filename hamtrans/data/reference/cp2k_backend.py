@@ -32,11 +32,11 @@ from ase import Atoms
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.formats.cp2k import cp2k_image_shifts, image_files, matrices_to_record, origin_shift, read_image_table
 from hamtrans.data.formats.csr import read_triplet_matrix
-from hamtrans.data.graphs import Cutoff, build_graph, check_structure, cutoff_to_json
+from hamtrans.data.graphs import Cutoff, build_graph, check_cutoff, check_structure, cutoff_to_json
 from hamtrans.data.reference.cp2k_input import Cp2kSettings, load_settings, write_input
 from hamtrans.data.reference.cp2k_output import Cp2kOutput, read_output
 from hamtrans.data.reference.images import check_unique_images
-from hamtrans.data.reference.tblite_backend import DEFAULT_CUTOFF, DEFAULT_IMAGE_RANGE, ReferenceResult
+from hamtrans.data.reference.tblite_backend import DEFAULT_CUTOFF, DEFAULT_IMAGE_RANGE, ReferenceResult, check_image_range
 from hamtrans.errors import Cp2kError, StructureError
 
 #: Project name of every run (prefix of CP2K's output files).
@@ -102,8 +102,8 @@ class Cp2kReference:
         image_range: float = DEFAULT_IMAGE_RANGE,
     ) -> None:
         self.settings = settings if isinstance(settings, Cp2kSettings) else load_settings(settings)
-        self.cutoff = cutoff
-        self.image_range = float(image_range)
+        self.cutoff = check_cutoff(cutoff)
+        self.image_range = check_image_range(image_range)
         self.basis = OrbitalBasis.named(self.settings.orbital_basis_name)
 
     @property
@@ -264,10 +264,10 @@ class Cp2kReference:
     def _import(self, atoms: Atoms, cp2k_positions: np.ndarray, directory: Path):
         n = int(self.basis.orbital_offsets(atoms.numbers)[-1])
         if self.settings.kpoints is None:
-            h = {(0, 0, 0): read_triplet_matrix(directory / f"{PROJECT}-KS_SPIN_1-1_0.csr", n)}
-            s = {(0, 0, 0): read_triplet_matrix(directory / f"{PROJECT}-S_SPIN_1-1_0.csr", n)}
+            files = [directory / f"{PROJECT}-{key}_SPIN_1-1_0.csr" for key in ("KS", "S")]
+            h, s = ({(0, 0, 0): read_triplet_matrix(path, n)} for path in files)
             return matrices_to_record(atoms, h, s, self.basis, self.cutoff, self.image_range, gamma=True,
-                                      source=self.orbital_source)
+                                      source=self.orbital_source, sources=tuple({(0, 0, 0): str(p)} for p in files))
         table = read_image_table(directory / f"{PROJECT}.out")
         pbc = np.asarray(atoms.pbc, dtype=bool)
         wanted = None
@@ -276,19 +276,21 @@ class Cp2kReference:
             images = cp2k_image_shifts(atoms, graph.edge_index, graph.shifts, cp2k_positions)
             wanted = {tuple(int(v) for v in r) for r in images}
             wanted.add((0, 0, 0))
-        matrices = {}
+        matrices, sources = {}, {}
         for key in ("KS", "S"):
             files = image_files(sorted(directory.glob(f"{PROJECT}-{key}_SPIN_1_R_*.csr")), table)
-            images = {}
+            images, names = {}, {}
             for shift, path in files.items():
                 folded = tuple(int(v) if p else 0 for v, p in zip(shift, pbc))  # open axes: transverse Γ
                 if wanted is not None and folded not in wanted:
                     continue
                 m = read_triplet_matrix(path, n, symmetric=False)
                 images[folded] = images[folded] + m if folded in images else m
-            matrices[key] = images
+                names[folded] = f"{names[folded]} + {path.name}" if folded in names else str(path)
+            matrices[key], sources[key] = images, names
         return matrices_to_record(atoms, matrices["KS"], matrices["S"], self.basis, self.cutoff, self.image_range,
-                                  gamma=False, source=self.orbital_source, cp2k_positions=cp2k_positions)
+                                  gamma=False, source=self.orbital_source, cp2k_positions=cp2k_positions,
+                                  sources=(sources["KS"], sources["S"]))
 
 
 def _tail(path: Path, lines: int = 8) -> str:

@@ -127,8 +127,17 @@ class Cp2kSettings:
         if self.kpoints is not None and (len(self.kpoints) != 3 or not all(isinstance(k, int) and k >= 1 for k in self.kpoints)):
             raise ConfigError(f"kpoints must be three positive integers (n1, n2, n3) or null, not {self.kpoints!r}")
         for entry in self.fallback_mixing:
-            if len(entry) != 3:
+            if not isinstance(entry, (list, tuple)) or len(entry) != 3:
                 raise ConfigError(f"fallback_mixing entries are [alpha, beta, nbroyden], not {entry!r}")
+            alpha, beta, nbroyden = entry
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                       for v in (alpha, beta)) or isinstance(nbroyden, bool) or not isinstance(nbroyden, int) \
+                    or nbroyden < 1:
+                raise ConfigError(f"fallback_mixing entry {list(entry)} needs a positive alpha and beta and a positive "
+                                  "integer nbroyden, e.g. [0.02, 1.0, 16]")
+        if self.added_mos is not None and (isinstance(self.added_mos, bool) or not isinstance(self.added_mos, int)
+                                           or self.added_mos < 1):
+            raise ConfigError(f"added_mos must be a positive integer or null, not {self.added_mos!r}")
         if self.potentials is not None and not isinstance(self.potentials, dict):
             raise ConfigError("potentials must be a mapping element -> pseudopotential name")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from hamtrans.data.graphs import Cutoff, pair_cutoff_table, neighbour_pairs
+from hamtrans.data.graphs import Cutoff, check_search_size, neighbour_pairs, pair_cutoff_table
 from hamtrans.errors import AmbiguousImageError
 
 
@@ -23,6 +23,27 @@ def periodic_widths(atoms: Atoms) -> np.ndarray:
     cell = np.asarray(atoms.cell)
     volume = abs(np.linalg.det(cell))
     return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
+
+
+def check_image_settings(atoms: Atoms, cutoff: Cutoff, image_range: float | None) -> None:
+    """The checks of :func:`check_unique_images` and the graph that need no neighbour search, for use before any work.
+
+    ``image_range=None``: matrices per image, not split from Γ (only the cutoff is checked).
+
+    Raises
+    ------
+    AmbiguousImageError
+        A periodic structure with ``image_range`` below the cutoff.
+    HamtransError
+        A cutoff (or, periodic, an ``image_range``) whose neighbour search would not fit in memory.
+    """
+    radius, _ = pair_cutoff_table(atoms, cutoff)
+    if not np.any(atoms.pbc) or image_range is None:
+        check_search_size(atoms, radius, "cutoff")
+        return
+    if image_range < radius:
+        raise AmbiguousImageError(f"image_range ({image_range} Å) must be at least the cutoff ({radius} Å)")
+    check_search_size(atoms, image_range, "image_range")
 
 
 def check_unique_images(atoms: Atoms, cutoff: Cutoff, image_range: float) -> None:
@@ -44,10 +65,9 @@ def check_unique_images(atoms: Atoms, cutoff: Cutoff, image_range: float) -> Non
     """
     if not np.any(atoms.pbc):
         return
+    check_image_settings(atoms, cutoff, image_range)
     radius, table = pair_cutoff_table(atoms, cutoff)
-    if image_range < radius:
-        raise AmbiguousImageError(f"image_range ({image_range} Å) must be at least the cutoff ({radius} Å)")
-    i, j, s, d = neighbour_pairs(atoms, image_range)
+    i, j, s, d = neighbour_pairs(atoms, image_range, "image_range")
     pair_radius = radius if table is None else table[atoms.numbers[i], atoms.numbers[j]]
     n = len(atoms)
     key = i * n + j

@@ -20,10 +20,11 @@ import scipy.linalg
 from ase import Atoms
 from ase.units import Bohr, Hartree, kB
 
+from hamtrans.config import is_finite_number
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.electrons import fermi_level
-from hamtrans.data.graphs import Cutoff, build_graph, check_structure, cutoff_to_json
+from hamtrans.data.graphs import Cutoff, build_graph, check_cutoff, check_structure, cutoff_to_json
 from hamtrans.data.orbital_order import convert_matrix
 from hamtrans.data.reference._blas import bind_fast_blas
 from hamtrans.data.reference.images import check_unique_images
@@ -34,6 +35,14 @@ DEFAULT_CUTOFF = 5.0
 #: Distance (Å) beyond which GFN1-xTB blocks are treated as zero when splitting Γ matrices:
 #: with Hf present, other images stay above 1e-4 in S and ~1 meV in F out to ~12 Å (measured).
 DEFAULT_IMAGE_RANGE = 12.0
+
+
+def check_image_range(image_range: float) -> float:
+    """``image_range`` as a float; raise :class:`HamtransError` unless it is a positive finite length (Å)."""
+    if not is_finite_number(image_range) or not image_range > 0:
+        raise HamtransError(f"image_range must be a positive length in Å (the distance beyond which blocks vanish, "
+                            f"{DEFAULT_IMAGE_RANGE:g} Å for GFN1-xTB with Hf), not {image_range!r}")
+    return float(image_range)
 
 
 @dataclass
@@ -120,8 +129,20 @@ class TBLiteReference:
         accuracy: float = 1.0,
         basis: str = "gfn1-xtb",
     ) -> None:
-        self.cutoff = cutoff
-        self.image_range = float(image_range)
+        self.cutoff = check_cutoff(cutoff)
+        self.image_range = check_image_range(image_range)
+        if not is_finite_number(electronic_temperature) or not electronic_temperature > 0:
+            raise HamtransError(f"electronic_temperature must be a positive temperature in K (Fermi smearing), not "
+                                f"{electronic_temperature!r}: give e.g. 300, or 3000 for metals and interfaces")
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
+            raise HamtransError(f"max_iterations must be a positive integer (SCF steps), not {max_iterations!r}")
+        if mixer_damping is not None and not (is_finite_number(mixer_damping) and 0 < mixer_damping <= 1):
+            raise HamtransError(f"mixer_damping must be in (0, 1] (0.2 for interfaces) or None, not {mixer_damping!r}")
+        if mixer_memory is not None and (isinstance(mixer_memory, bool) or not isinstance(mixer_memory, (int, np.integer))
+                                         or mixer_memory < 1):
+            raise HamtransError(f"mixer_memory must be a positive integer or None, not {mixer_memory!r}")
+        if not is_finite_number(accuracy) or not accuracy > 0:
+            raise HamtransError(f"accuracy must be a positive number (tblite's accuracy, 1.0 by default), not {accuracy!r}")
         self.electronic_temperature = float(electronic_temperature)
         self.max_iterations = int(max_iterations)
         self.mixer_damping = mixer_damping

@@ -106,7 +106,7 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
     } else if (key == "points") {
       need(1);
       points = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
-      if (points < 2) error->all(FLERR, "Fix hamtrans/transport: points must be >= 2");
+      if (points < 3) error->all(FLERR, "Fix hamtrans/transport: points must be >= 3 (uniform current grid)");
       iarg += 2;
     } else if (key == "leadmethod") {
       need(1);
