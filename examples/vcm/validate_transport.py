@@ -1,8 +1,10 @@
 """ML vs reference currents of the unseen formed/broken-filament devices (the paper's Table I layout).
 
-Inputs: ``make_transport_reference.py``'s GFN1-xTB data (four test devices with
-12.72 Å electrode segments) and a trained 8 Å model. Both Hamiltonians are
-restricted to the ``gfn1-xtb-compact`` transport basis; the leads continue each
+Inputs: four test devices with 12.72 Å electrode segments (``make_transport_reference.py``'s
+GFN1-xTB data, or ``make_pbe_reference.py``'s PBE data with ``--data examples/vcm/data_pbe
+--basis full``) and a trained 8 Å model (``--model none``: the reference's currents only).
+Both Hamiltonians are restricted to ``--basis`` (GFN1: the ``gfn1-xtb-compact`` transport
+basis; ``full`` keeps the data set's basis, e.g. PBE's SZV); the leads continue each
 device across its periodic cell boundary (:func:`hamtrans.negf.periodic_electrodes`,
 the same for reference and model) and each Hamiltonian uses the Fermi level of its
 own lead bands (charge-neutral TiN principal layer, 64 k-points). Currents are integrated
@@ -55,7 +57,9 @@ def transport(h, s, atoms, bias, temperature, tolerance, resolution):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="vcm-gfn1-8", help="model file or shipped name")
+    parser.add_argument("--model", default="vcm-gfn1-8", help="model file or shipped name; 'none': reference only")
+    parser.add_argument("--basis", default="gfn1-xtb-compact",
+                        help="transport basis the matrices are restricted to; 'full': the data set's own")
     parser.add_argument("--data", default=str(HERE / "data8_transport"))
     parser.add_argument("--bias", type=float, default=1.0, help="V (the paper's Table I: 1 V)")
     parser.add_argument("--temperature", type=float, default=300.0, help="K")
@@ -66,22 +70,26 @@ def main() -> None:
     parser.add_argument("--devices", nargs="+", default=list(TEST_DEVICES))
     parser.add_argument("--out", default="runs/transport_validation")
     args = parser.parse_args()
-    basis = OrbitalBasis.named("gfn1-xtb-compact")
-    model = load_model(args.model)
+    model = None if args.model == "none" else load_model(args.model)
     data = Path(args.data)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     rows = {}
     for name in args.devices:
-        record = Dataset(data / f"{name}.h5")[0]
+        with Dataset(data / f"{name}.h5") as dataset:
+            record = dataset[0]
+        basis = record.hamiltonian.basis if args.basis == "full" else OrbitalBasis.named(args.basis)
         h_ref, s_ref = record.hamiltonian.restricted(basis), record.overlap.restricted(basis)
-        h_ml, s_ml = (m.restricted(basis) for m in model.predict(record.atoms))
-        row = {"atoms": len(record.atoms),
-               "node_mae_meV": 1e3 * float(np.abs(h_ml.onsite - h_ref.onsite).mean()),
-               "edge_mae_meV": 1e3 * float(np.abs(h_ml.edges - h_ref.edges).mean()),
-               "overlap_mae": float(np.abs(s_ml.edges - s_ref.edges).mean())}
-        for label, (h, s) in (("reference", (h_ref, s_ref)), ("model", (h_ml, s_ml))):
+        row = {"atoms": len(record.atoms), "orbitals": h_ref.n_orbitals, "dataset_fermi_level_eV": record.fermi_level}
+        matrices = {"reference": (h_ref, s_ref)}
+        if model is not None:
+            h_ml, s_ml = (m.restricted(basis) for m in model.predict(record.atoms))
+            row.update({"node_mae_meV": 1e3 * float(np.abs(h_ml.onsite - h_ref.onsite).mean()),
+                        "edge_mae_meV": 1e3 * float(np.abs(h_ml.edges - h_ref.edges).mean()),
+                        "overlap_mae": float(np.abs(s_ml.edges - s_ref.edges).mean())})
+            matrices["model"] = (h_ml, s_ml)
+        for label, (h, s) in matrices.items():
             start = time.perf_counter()
             row[label] = transport(h, s, record.atoms, args.bias, args.temperature, args.tolerance,
                                    args.resolution)
@@ -89,13 +97,17 @@ def main() -> None:
             print(f"{name} {label}: I = {row[label]['current_A']:.3e} A, T(E_F) = "
                   f"{row[label]['transmission_at_fermi']:.3e} ({row[label]['energy_points']} energies, "
                   f"{row[label]['seconds']:.0f} s)", flush=True)
-        row["log10_ratio"] = float(np.log10(abs(row["model"]["current_A"]) / abs(row["reference"]["current_A"])))
+        if model is not None:
+            row["log10_ratio"] = float(np.log10(abs(row["model"]["current_A"]) / abs(row["reference"]["current_A"])))
         rows[name] = row
-        summary = {"bias_V": args.bias, "temperature_K": args.temperature, "basis": basis.name, "model": args.model,
+        summary = {"bias_V": args.bias, "temperature_K": args.temperature, "basis": args.basis, "model": args.model,
                    "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution, "devices": rows}
         atomic_write(out / "table.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n"))
     print(f"\n{'device':10s} {'node MAE':>9s} {'edge MAE':>9s} {'I_ref (A)':>10s} {'I_pred (A)':>10s} {'log10':>6s}")
     for name, row in rows.items():
+        if model is None:
+            print(f"{name:10s} {'':9s} {'':9s} {row['reference']['current_A']:10.3e}")
+            continue
         print(f"{name:10s} {row['node_mae_meV']:9.1f} {row['edge_mae_meV']:9.2f} {row['reference']['current_A']:10.3e} "
               f"{row['model']['current_A']:10.3e} {row['log10_ratio']:+6.2f}")
     print(f"-> {out / 'table.json'}")
