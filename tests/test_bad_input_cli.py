@@ -550,13 +550,19 @@ def test_sigkill_loses_at_most_the_structure_in_flight_and_resume_completes(tmp_
     assert_same_records(out, tmp_path / "whole.h5")
 
 
-def test_an_index_cut_short_is_rebuilt_and_an_old_single_file_partial_resumes(tmp_path):
+def three_records_unclosed(tmp_path: Path) -> tuple[Path, OrbitalBasis, Record]:
+    """A writer of ``tmp_path/d.h5`` interrupted after three records: (path, basis, record)."""
     record = Record(molecule(), source="test", name="m", energy=1.0, forces=np.zeros((3, 3)))
     basis = OrbitalBasis.named("gfn1-xtb")
     path = tmp_path / "d.h5"
     writer = DatasetWriter(path, basis, {"cutoff": 3.0})
     for _ in range(3):
         writer.append(record)
+    return path, basis, record
+
+
+def test_an_index_cut_short_is_rebuilt_and_an_old_single_file_partial_resumes(tmp_path):
+    path, basis, record = three_records_unclosed(tmp_path)
     index = tmp_path / "d.h5.partial"
     with h5py.File(index, "a") as handle:  # a kill after the third record file, before its link
         del handle["structures"]["000002"]
@@ -580,12 +586,7 @@ def test_an_index_cut_short_is_rebuilt_and_an_old_single_file_partial_resumes(tm
 
 
 def test_a_missing_record_file_ends_the_records_and_resume_recomputes_from_there(tmp_path):
-    record = Record(molecule(), source="test", name="m", energy=1.0, forces=np.zeros((3, 3)))
-    basis = OrbitalBasis.named("gfn1-xtb")
-    path = tmp_path / "d.h5"
-    writer = DatasetWriter(path, basis, {"cutoff": 3.0})
-    for _ in range(3):
-        writer.append(record)
+    path, basis, record = three_records_unclosed(tmp_path)
     (tmp_path / "d.h5.records" / "000001.h5").unlink()
     for _ in range(2):  # resuming twice gives the same state
         resumed = DatasetWriter(path, basis, resume=True)
