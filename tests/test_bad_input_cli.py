@@ -578,7 +578,7 @@ def test_an_index_cut_short_is_rebuilt_and_an_old_single_file_partial_resumes(tm
         assert len(resumed) == 4  # rebuilt from the four record files
     with Dataset(path) as data:
         assert len(data) == 4 and data.settings == {"cutoff": 3.0}
-    path.rename(index)  # a self-contained dataset as the partial file (the layout of earlier versions)
+    path.rename(index)  # a whole dataset written as the partial file (no record files)
     with DatasetWriter(path, basis, resume=True) as resumed:
         assert len(resumed) == 4
     with Dataset(path) as data:

@@ -35,8 +35,9 @@ readable record files (:meth:`DatasetWriter.check_resume` checks that the inputs
 and settings are those of the stored records). :meth:`DatasetWriter.close`
 copies the records into one file written under a temporary name and renamed to
 ``<path>``, then deletes the index and the record files: a file named ``<path>``
-is always complete. A self-contained dataset file named ``<path>.partial`` (the
-layout of earlier versions) is resumed too: its records move into record files.
+is always complete. A self-contained dataset file named ``<path>.partial`` (a whole
+dataset under that name, without record files) is resumed too: its records move
+into record files.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ class DatasetWriter:
         The records are the consecutive readable record files ``000000.h5, 000001.h5, ...``
         (each complete, as renamed when written; a missing or unreadable one ends them, and
         those after it are computed again). The header comes from the index, or from the first
-        record file where the index is unreadable. A self-contained partial dataset (the layout
-        of earlier versions) first moves its records into record files.
+        record file where the index is unreadable. A self-contained partial dataset (a whole
+        dataset named ``<path>.partial``) first moves its records into record files.
         """
         header = self._migrated_index()
         keys = []
