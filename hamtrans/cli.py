@@ -7,6 +7,7 @@ build-device  write a TiN|HfO2|Ti|TiN VCM device structure
 import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
 import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
 info          summary of a dataset
+export        one record's H, S as SIESTA/TBtrans TSHS (through sisl)
 train         train the Hamiltonian model or the interatomic potential from a YAML configuration
 finetune      fine-tune a trained potential on new data without forgetting (reEWC)
 predict       H and S of a structure from a trained model (dataset file or CSR folder)
@@ -189,6 +190,29 @@ def cmd_import_eth(args) -> None:
     print(f"wrote {len(args.directories)} structures to {args.output}")
 
 
+def cmd_export(args) -> None:
+    from hamtrans.data.formats import Dataset
+    from hamtrans.data.formats.sisl_bridge import write_tshs
+
+    if not str(args.output).endswith(".TSHS"):
+        raise OptionError(f"output {args.output!r}: give a file name ending in .TSHS (SIESTA/TBtrans binary H, S)")
+    check_output_file(args.output, [("dataset", args.dataset)], "output")
+    with Dataset(args.dataset) as data:
+        record = data[args.index]
+    if record.hamiltonian is None or record.overlap is None:
+        raise HamtransError(f"record {args.index} of {args.dataset} has no H and S blocks to export")
+    if args.fermi_zero and record.fermi_level is None:
+        raise OptionError(f"--fermi-zero: record {args.index} has no Fermi level")
+    fermi = record.fermi_level if args.fermi_zero else None
+    output = Path(args.output)
+    # sisl picks the format by the extension: the partial file keeps it
+    atomic_write(output, lambda path: write_tshs(path, record.atoms, record.hamiltonian, record.overlap, fermi),
+                 partial=output.with_name(f".{output.stem}.partial.TSHS"))
+    shift = f", shifted by −E_F = {-fermi:+.4f} eV" if fermi is not None else ""
+    print(f"{args.output}: {record.name or args.index}, {record.hamiltonian.n_orbitals} orbitals, "
+          f"{len(record.hamiltonian.image_matrices())} cell images{shift}")
+
+
 def cmd_info(args) -> None:
     from hamtrans.data.formats import Dataset
 
@@ -201,18 +225,22 @@ def cmd_info(args) -> None:
             print(f"  [{k}] {record.name or '-'}: {record.atoms.get_chemical_formula()}{extra}{energy}")
 
 
-def _transport_device(args):
-    """Device, Fermi level (eV or None) and a label from a dataset file or a CSR folder."""
+def _transport_devices(args):
+    """Devices (one per transverse k-point), the k-points (``None``: Γ-folded), the Fermi level (eV or None)
+    and a label, from a dataset file or a CSR folder."""
     from hamtrans.negf import Device
 
     source = Path(args.input)
-    lead_args = dict(lead_cell=args.lead_cell, lead_tolerance=args.lead_tolerance, threshold=args.threshold)
+    lead_args = dict(lead_tolerance=args.lead_tolerance, threshold=args.threshold)
     if source.is_dir():
         from hamtrans.data.formats import read_structure
         from hamtrans.data.formats.cp2k import check_matrices
         from hamtrans.data.formats.csr import read_triplet_matrix
         from ase.units import Hartree
 
+        if args.kpoints is not None or args.leads == "periodic":
+            raise OptionError("a CSR folder holds Γ-folded matrices without cell shifts: --kpoints and --leads "
+                              "periodic need a dataset file (.h5) with real-space blocks")
         basis = _basis_from_args(args)
         atoms = read_structure(source / "structure.xyz")
         n = int(basis.orbital_offsets(atoms.numbers)[-1])
@@ -221,13 +249,19 @@ def _transport_device(args):
         s = read_triplet_matrix(source / "S.csr", n)
         check_matrices({(0, 0, 0): h}, {(0, 0, 0): s}, 1.0,
                        ({(0, 0, 0): str(source / "H.csr")}, {(0, 0, 0): str(source / "S.csr")}))
-        return Device.from_atoms(h, s, atoms, basis, args.axis, **lead_args), None, source.name
+        device = Device.from_atoms(h, s, atoms, basis, args.axis, lead_cell=args.lead_cell, **lead_args)
+        return [device], None, None, source.name
     from hamtrans.data.formats import Dataset
+    from hamtrans.negf.kpoints import kpoint_devices, transverse_kpoints
 
     with Dataset(source) as data:
         record = data[args.index]
-    device = Device.from_record(record, args.axis, **lead_args)
-    return device, record.fermi_level, record.name or source.stem
+    if record.hamiltonian is None:
+        raise HamtransError(f"record {args.index} of {source} has no Hamiltonian blocks")
+    kpoints = transverse_kpoints(args.kpoints or (1, 1, 1), args.axis)
+    devices = kpoint_devices(record.hamiltonian, record.overlap, record.atoms, kpoints, leads=args.leads,
+                             lead_cell=args.lead_cell, **lead_args)
+    return devices, (kpoints if args.kpoints is not None else None), record.fermi_level, record.name or source.stem
 
 
 def _check_transport_options(args) -> None:
@@ -236,7 +270,8 @@ def _check_transport_options(args) -> None:
     inputs = [("input", source), ("basis file", args.basis_file)]
     if source.is_dir():
         inputs += [("input file", source / name) for name in ("structure.xyz", "H.csr", "S.csr")]
-    check_output_folder(args.out, ("transmission.dat", "current.json", "transmission.png"), inputs, "--out")
+    check_output_folder(args.out, ("transmission.dat", "current.json", "transmission.png", "bond_currents.dat",
+                                   "bond_currents.png"), inputs, "--out")
     rules = [("points", args.points >= 2, "at least 2 energies"), ("batch-size", args.batch_size >= 1, "at least 1"),
              ("tolerance", args.tolerance > 0, "positive"), ("temperature", args.temperature >= 0, "≥ 0 K"),
              ("eta", args.eta >= 0, "≥ 0 eV"), ("lead-tolerance", args.lead_tolerance > 0, "positive (eV)"),
@@ -248,50 +283,95 @@ def _check_transport_options(args) -> None:
             raise OptionError(f"--{option} {getattr(args, option.replace('-', '_'))}: must be {requirement}")
     if args.emin is not None and args.emax is not None and not args.emin < args.emax:
         raise OptionError(f"--emin {args.emin} must be below --emax {args.emax} (eV)")
+    if args.bond_currents is not None:
+        if args.bias == 0:
+            raise OptionError("--bond-currents needs a nonzero --bias (V): at zero bias no current flows")
+        if args.kpoints is not None:
+            raise OptionError("--bond-currents works at Γ only: leave out --kpoints")
+        if args.bond_currents < 3:
+            raise OptionError(f"--bond-currents {args.bond_currents}: give at least 3 energies")
 
 
 def cmd_transport(args) -> None:
     from hamtrans.negf import SweepOptions, biased_device, current, transmission
+    from hamtrans.negf.kpoints import kpoint_current, kpoint_transmission
     from hamtrans.negf.report import plot_transmission, write_current_json, write_transmission_table
     from hamtrans.negf.sweep import world_communicator
 
     _check_transport_options(args)
     comm = world_communicator()
     root = comm is None or comm.Get_rank() == 0
-    device, record_fermi, label = _transport_device(args)
+    devices, kpoints, record_fermi, label = _transport_devices(args)
     fermi_level = args.fermi if args.fermi is not None else record_fermi
     if fermi_level is None:
         raise HamtransError("the input has no Fermi level: give --fermi (eV)")
     options = SweepOptions(eta=args.eta, lead_method=args.lead_method, backend=args.backend,
-                           batch_size=args.batch_size, comm=comm, progress=root)
-    biased = biased_device(device, args.bias)
+                           batch_size=args.batch_size, comm=comm, progress=root and kpoints is None)
     emin = fermi_level - 2.0 if args.emin is None else args.emin
     emax = fermi_level + 2.0 if args.emax is None else args.emax
     energies = np.linspace(emin, emax, args.points)
+    device = devices[0]
     if root:
+        where = f" at each of {len(kpoints)} transverse k-points (mesh {kpoints.mesh})" if kpoints else ""
         print(f"{label}: {device.n_orbitals} orbitals in {device.n_blocks} slabs (largest {device.block_sizes.max()}), "
-              f"leads of {device.left.n_orbitals}/{device.right.n_orbitals} orbitals; E_F = {fermi_level:.4f} eV")
-    t = transmission(biased, energies, options)
-    result = None
-    if args.bias != 0:
-        result = current(device, args.bias, args.temperature, fermi_level, options=options, tolerance=args.tolerance,
-                         resolution=args.resolution)
+              f"leads of {device.left.n_orbitals}/{device.right.n_orbitals} orbitals{where}; E_F = {fermi_level:.4f} eV")
+    current_options = dict(options=options, tolerance=args.tolerance, resolution=args.resolution)
+    result, resolved = None, None
+    if kpoints is None:
+        t = transmission(biased_device(device, args.bias), energies, options)
+        if args.bias != 0:
+            result = current(device, args.bias, args.temperature, fermi_level, **current_options)
+    else:
+        k_result = kpoint_transmission([biased_device(d, args.bias) for d in devices], kpoints, energies, options)
+        t, resolved = k_result.transmission, k_result.resolved
+        if args.bias != 0:
+            result = kpoint_current(devices, kpoints, args.bias, args.temperature, fermi_level, **current_options)
     if not root:
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_transmission_table(out / "transmission.dat", energies, t, fermi_level)
+    write_transmission_table(out / "transmission.dat", energies, t, fermi_level, resolved, kpoints)
     settings = {"input": str(args.input), "axis": args.axis, "fermi_level_eV": fermi_level, "eta_eV": args.eta,
-                "lead_method": args.lead_method, "n_orbitals": device.n_orbitals, "slabs": device.n_blocks,
-                "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution}
+                "lead_method": args.lead_method, "leads": args.leads, "n_orbitals": device.n_orbitals,
+                "slabs": device.n_blocks, "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution}
+    if kpoints is not None:
+        settings.update(kpoint_mesh=list(kpoints.mesh), kpoints=kpoints.kpoints.tolist(),
+                        kpoint_weights=kpoints.weights.tolist())
     write_current_json(out / "current.json", result, settings)
-    window = (result.mu_right, result.mu_left) if result else None
+    window = (fermi_level + args.bias / 2, fermi_level - args.bias / 2) if result else None
+    per_cell = ", per transverse cell" if kpoints is not None else ""
     plot_transmission(out / "transmission.png", energies, t, fermi_level, window,
-                      f"{label}, bias {args.bias:g} V, {args.temperature:g} K")
+                      f"{label}, bias {args.bias:g} V, {args.temperature:g} K{per_cell}")
+    written = "transmission.dat, transmission.png, current.json"
+    if args.bond_currents is not None:
+        from hamtrans.negf.bond_currents import bond_currents
+        from hamtrans.negf.report import plot_bond_currents, write_bond_currents_table
+
+        from dataclasses import replace
+
+        # on rank 0 alone: the other ranks have returned
+        bonds = bond_currents(device, args.bias, args.temperature, fermi_level, args.bond_currents,
+                              replace(options, comm=None, progress=False))
+        write_bond_currents_table(out / "bond_currents.dat", bonds)
+        plot_bond_currents(out / "bond_currents.png", bonds, _transport_symbols(args, device),
+                           f"{label}: bond currents at {args.bias:g} V")
+        written += ", bond_currents.dat, bond_currents.png"
     if result:
-        print(f"I = {result.current:.6e} A at {args.bias:g} V ({result.energies.size} energies, "
-              f"estimated error {result.error:.1e} A)")
-    print(f"wrote {out}/transmission.dat, transmission.png, current.json")
+        print(f"I = {result.current:.6e} A at {args.bias:g} V{per_cell} (estimated error {result.error:.1e} A)")
+    print(f"wrote {out}/{written}")
+
+
+def _transport_symbols(args, device) -> list[str]:
+    """Chemical symbol of every atom of the transport input (input numbering)."""
+    source = Path(args.input)
+    if source.is_dir():
+        from hamtrans.data.formats import read_structure
+
+        return read_structure(source / "structure.xyz").get_chemical_symbols()
+    from hamtrans.data.formats import Dataset
+
+    with Dataset(source) as data:
+        return data[args.index].atoms.get_chemical_symbols()
 
 
 def cmd_train(args) -> None:
@@ -456,6 +536,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("export", help="one dataset record's H, S -> SIESTA/TBtrans TSHS (through sisl)")
+    p.add_argument("dataset", help="dataset file (.h5) with H and S blocks")
+    p.add_argument("output", help="output file; must end in .TSHS")
+    p.add_argument("--index", type=int, default=0, help="record index in the dataset (default 0)")
+    p.add_argument("--fermi-zero", action="store_true",
+                   help="write H − E_F S with the record's Fermi level, so the file's E_F is 0 eV (TBtrans' zero)")
+    p.set_defaults(func=cmd_export)
+
     for name, func, helptext in (
             ("train", cmd_train, "train the Hamiltonian model or the potential (YAML config; torchrun for DDP)"),
             ("finetune", cmd_finetune, "fine-tune a trained potential with replay + EWC (YAML config)")):
@@ -497,7 +585,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="eV between the adaptive current grid's first energies (default kT at room temperature)")
     p.add_argument("--eta", type=float, default=0.0, help="imaginary energy eV (0 is exact with eigenmode leads)")
     p.add_argument("--lead-method", default="eigenmode", choices=["eigenmode", "sancho-rubio"])
-    p.add_argument("--lead-cell", type=float, default=None, help="electrode period along the axis, Å (default: detect)")
+    p.add_argument("--lead-cell", type=float, default=None,
+                   help="electrode period along the axis, Å (default: detect; needed by --leads periodic)")
+    p.add_argument("--leads", default="own", choices=["own", "periodic"],
+                   help="own: the device's end cells repeat; periodic: the leads continue the cell across its "
+                        "boundary (dataset input; default own)")
+    p.add_argument("--kpoints", type=int, nargs=3, default=None, metavar=("N1", "N2", "N3"),
+                   help="Γ-centred transverse k-point mesh, 1 along the axis (dataset input; default: Γ-folded); "
+                        "T(E) and the current are per transverse cell")
+    p.add_argument("--bond-currents", type=int, default=None, metavar="POINTS",
+                   help="also write the bond currents (A per atom pair) integrated on POINTS uniform energies over the "
+                        "open bias window, and their plot (needs --bias; Γ only)")
     p.add_argument("--lead-tolerance", type=float, default=1e-4, help="eV allowed between repeated electrode cells")
     p.add_argument("--threshold", type=float, default=0.0, help="drop |H|, |S| below this before partitioning")
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])

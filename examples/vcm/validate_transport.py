@@ -7,7 +7,9 @@ Both Hamiltonians are restricted to ``--basis`` (GFN1: the ``gfn1-xtb-compact`` 
 basis; ``full`` keeps the data set's basis, e.g. PBE's SZV); the leads continue each
 device across its periodic cell boundary (:func:`hamtrans.negf.periodic_electrodes`,
 the same for reference and model) and each Hamiltonian uses the Fermi level of its
-own lead bands (charge-neutral TiN principal layer, 64 k-points). Currents are integrated
+own lead bands (charge-neutral TiN principal layer, 64 k-points along the axis; films with
+``--kpoints``: over the transverse mesh too, and the currents are k-averaged per transverse
+cell, :mod:`hamtrans.negf.kpoints`). Currents are integrated
 adaptively (``--tolerance``, first pass every ``--resolution``). Writes ``table.json`` after
 each device and prints the table.
 
@@ -30,8 +32,9 @@ from hamtrans.data.electrons import valence_electrons
 from hamtrans.data.formats import Dataset
 from hamtrans.data.structures import A_TIN
 from hamtrans.models import load_model
-from hamtrans.negf import Device, SweepOptions, current, transmission
-from hamtrans.negf.electrodes import periodic_electrodes
+from hamtrans.negf import SweepOptions
+from hamtrans.negf.kpoints import (kpoint_band_fermi_level, kpoint_current, kpoint_devices, kpoint_transmission,
+                                   transverse_kpoints)
 
 HERE = Path(__file__).parent
 TEST_DEVICES = ("formed_1", "formed_2", "broken_1", "broken_2")
@@ -40,19 +43,26 @@ TEST_DEVICES = ("formed_1", "formed_2", "broken_1", "broken_2")
 ETA = 1e-5
 
 
-def transport(h, s, atoms, bias, temperature, tolerance, resolution):
-    """Current (adaptive energy grid), T(E_F) and lead diagnostics of one device with periodic-continuation leads."""
-    electrodes = periodic_electrodes(h, s, atoms, 0, A_TIN)
-    device = Device.from_atoms(h.to_sparse(axis=0), s.to_sparse(axis=0), atoms, h.basis, 0, electrodes=electrodes)
-    n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(electrodes[0].orbital_atoms)])
-    fermi = electrodes[0].fermi_level(n_electrons, temperature)
+def transport(h, s, atoms, bias, temperature, tolerance, resolution, mesh=(1, 1, 1)):
+    """Current (adaptive energy grid), T(E_F) and lead diagnostics of one device with periodic-continuation leads.
+
+    ``mesh``: transverse k-points of a film (``(1, 1, 1)``: Γ, a wire); the current and T(E_F)
+    are then per transverse cell and the Fermi level comes from the lead bands over the mesh.
+    """
+    kpoints = transverse_kpoints(mesh)
+    devices = kpoint_devices(h, s, atoms, kpoints, lead_cell=A_TIN)
+    left = devices[0]
+    n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(left.orbital_atoms[:left.block_sizes[0]])])
+    fermi = kpoint_band_fermi_level(devices, kpoints, n_electrons, temperature)
     options = SweepOptions(lead_method="sancho-rubio", eta=ETA)
-    result = current(device, bias, temperature, fermi, tolerance=tolerance, resolution=resolution, options=options)
-    t_fermi = float(transmission(device, np.array([fermi]), options)[0])
+    result = kpoint_current(devices, kpoints, bias, temperature, fermi, tolerance=tolerance, resolution=resolution,
+                            options=options)
+    t_fermi = float(kpoint_transmission(devices, kpoints, [fermi], options).transmission[0])
     return {"current_A": result.current, "transmission_at_fermi": t_fermi, "fermi_level_eV": fermi,
-            "end_mismatch_eV": list(device.electrode_mismatch),
-            "energy_points": int(result.energies.size), "integration_error_A": result.error,
-            "converged": result.converged}
+            "end_mismatch_eV": [max(d.electrode_mismatch[side] for d in devices) for side in (0, 1)],
+            "kpoint_mesh": list(mesh), "current_per_kpoint_A": [r.current for r in result.resolved],
+            "energy_points": int(sum(r.energies.size for r in result.resolved)),
+            "integration_error_A": result.error, "converged": result.converged}
 
 
 def main() -> None:
@@ -67,6 +77,8 @@ def main() -> None:
                         help="relative error target of the adaptive (Simpson) current integral")
     parser.add_argument("--resolution", type=float, default=None,
                         help="first-pass energy spacing (eV) of the adaptive grid (default kT)")
+    parser.add_argument("--kpoints", type=int, nargs=3, default=(1, 1, 1), metavar=("N1", "N2", "N3"),
+                        help="Γ-centred transverse k-point mesh of films (1 along x; default Γ: wires)")
     parser.add_argument("--devices", nargs="+", default=list(TEST_DEVICES))
     parser.add_argument("--out", default="runs/transport_validation")
     args = parser.parse_args()
@@ -92,7 +104,7 @@ def main() -> None:
         for label, (h, s) in matrices.items():
             start = time.perf_counter()
             row[label] = transport(h, s, record.atoms, args.bias, args.temperature, args.tolerance,
-                                   args.resolution)
+                                   args.resolution, tuple(args.kpoints))
             row[label]["seconds"] = time.perf_counter() - start
             print(f"{name} {label}: I = {row[label]['current_A']:.3e} A, T(E_F) = "
                   f"{row[label]['transmission_at_fermi']:.3e} ({row[label]['energy_points']} energies, "
@@ -101,6 +113,7 @@ def main() -> None:
             row["log10_ratio"] = float(np.log10(abs(row["model"]["current_A"]) / abs(row["reference"]["current_A"])))
         rows[name] = row
         summary = {"bias_V": args.bias, "temperature_K": args.temperature, "basis": args.basis, "model": args.model,
+                   "kpoint_mesh": list(args.kpoints),
                    "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution, "devices": rows}
         atomic_write(out / "table.json", lambda path: path.write_text(json.dumps(summary, indent=2) + "\n"))
     print(f"\n{'device':10s} {'node MAE':>9s} {'edge MAE':>9s} {'I_ref (A)':>10s} {'I_pred (A)':>10s} {'log10':>6s}")

@@ -48,6 +48,26 @@ def lattice_axis(axis: int | str) -> int:
     raise HamtransError(f"axis={axis!r} is not a lattice direction: give 0, 1, 2 or 'x', 'y', 'z'")
 
 
+def bloch_vector(kpoint, axis: int | None = None) -> np.ndarray:
+    """``kpoint`` as a ``(3,)`` float array of reciprocal-lattice coordinates, checked.
+
+    Raises
+    ------
+    HamtransError
+        Not three finite real numbers, or a nonzero component along ``axis`` (the open
+        transport direction has no Bloch phase).
+    """
+    k = np.asarray(kpoint)
+    if k.shape != (3,) or k.dtype.kind not in "iuf" or not np.isfinite(k).all():
+        raise HamtransError(f"kpoint = {kpoint!r}: give three finite reciprocal-lattice coordinates (k1, k2, k3)")
+    k = k.astype(float)
+    if axis is not None and k[axis] != 0.0:
+        raise HamtransError(f"kpoint = {kpoint!r} has a component {k[axis]:g} along the transport axis {axis}: the "
+                            "device is open along it, so that component must be 0 (the leads' k along the axis is "
+                            "summed by the NEGF)")
+    return k
+
+
 def block_entry_indices(
     row_start: np.ndarray, row_size: np.ndarray, col_start: np.ndarray, col_size: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -265,30 +285,41 @@ class BlockSparseMatrix:
             raise HamtransError(f"matrix is not hermitian: max |M_ij(S) − M_ji(−S)ᵀ| = {err:.3e} > {tolerance:.1e}")
 
     # -- export ----------------------------------------------------------------------
-    def to_sparse(self, axis: int | None = None, shift: int = 0) -> sp.csr_matrix:
+    def to_sparse(self, axis: int | None = None, shift: int = 0, kpoint=None) -> sp.csr_matrix:
         """Assemble a scipy CSR matrix ``(N_orb, N_orb)``.
 
         Parameters
         ----------
         axis
-            ``None``: fold all images (Γ point). Otherwise keep only blocks whose
-            shift along this lattice direction (0, 1, 2 or ``'x'``, ``'y'``, ``'z'``)
-            equals ``shift`` and fold the others.
+            ``None``: fold all images (Γ point, or the Bloch sum at ``kpoint``). Otherwise
+            keep only blocks whose shift along this lattice direction (0, 1, 2 or ``'x'``,
+            ``'y'``, ``'z'``) equals ``shift`` and fold the others.
         shift
             Cell offset along ``axis``: 0 = open/device matrix, 1 = coupling to the next cell.
+        kpoint
+            ``(3,)`` reciprocal-lattice coordinates ``k``: folded images carry the Bloch
+            phase ``exp(2πi k·S)`` (a complex Hermitian matrix; ``M(k) = Σ_S M(S) e^{2πi k·S}``
+            for the block of ``j`` in cell ``S``). ``None`` (the default) is Γ, a real matrix.
+            Along ``axis`` the component must be 0: that direction is not folded.
 
         Raises
         ------
         HamtransError
-            ``axis`` is none of the above.
+            ``axis`` is none of the above, or ``kpoint`` is not three finite numbers with
+            no component along ``axis``.
         """
         if axis is not None:
             axis = lattice_axis(axis)
         rows, cols = self.layout.edge_indices()
-        values = self.edges
+        values, shifts, sizes = self.edges, self.graph.shifts, np.diff(self.layout.edge_ptr)
         if axis is not None:
-            keep = np.repeat(self.graph.shifts[:, axis] == shift, np.diff(self.layout.edge_ptr))
+            kept = shifts[:, axis] == shift
+            keep = np.repeat(kept, sizes)
             rows, cols, values = rows[keep], cols[keep], values[keep]
+            shifts, sizes = shifts[kept], sizes[kept]
+        if kpoint is not None:
+            phase = np.exp(2j * np.pi * (shifts @ bloch_vector(kpoint, axis)))
+            values = values * np.repeat(phase, sizes)
         if axis is None or shift == 0:  # onsite blocks live in the home cell
             rows_on, cols_on = self.layout.onsite_indices()
             rows, cols = np.concatenate([rows_on, rows]), np.concatenate([cols_on, cols])

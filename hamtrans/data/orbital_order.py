@@ -44,6 +44,8 @@ SOURCE_ORDERS: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {
     "tblite": {},
     "cp2k": {},
     "pyscf": {1: ((1, 2, 0), (1, 1, 1))},
+    # sisl / SIESTA / TBtrans: m = −l..l, sisl's orbital names py, pz, px; dxy, dyz, dz2, dxz, dx2-y2 (tested)
+    "sisl": {},
 }
 
 

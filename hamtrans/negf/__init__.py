@@ -15,6 +15,8 @@ Input: H, S (eV) of a two-terminal device plus orbital positions; see
 ``landauer``   Fermi functions, bias window, Landauer current
 ``bias``       potential profiles under bias
 ``transport``  the public API: transmission, green_function, current
+``kpoints``    transverse k-point meshes, one device per k, k-averaged transmission and current
+``bond_currents`` atom-pair-resolved flux and current, conserved at every atom
 ``report``     files and plots of the ``hamtrans transport`` command
 """
 

@@ -101,27 +101,65 @@ class Electrode:
     def fermi_level(self, n_electrons: float, temperature: float = 300.0, k_points: int = 64) -> float:
         """Fermi level (eV) of the bulk electrode: the μ at which its bands hold ``n_electrons`` per cell.
 
-        The bands ``H(k) c = ε S(k) c`` (with ``lead.shift``) are sampled on ``k_points``
-        phases in ``[0, π]`` (trapezoid weights; ``ε(−k) = ε(k)``), Fermi–Dirac at
-        ``temperature`` (K). Unlike the Γ point of a finite cell, this is converged in
-        the k-sampling of a metal.
+        The bands of :func:`lead_bands` on ``k_points`` phases, Fermi–Dirac at ``temperature``
+        (K). Unlike the Γ point of a finite cell, this is converged in the k-sampling of a
+        metal. An electrode periodic across the axis as well needs its transverse k-points:
+        :func:`band_fermi_level`.
         """
-        from ase.units import kB
+        return band_fermi_level([self.lead], [1.0], n_electrons, temperature, k_points)
 
-        from hamtrans.data.electrons import fermi_level
 
+def lead_bands(lead: Lead, k_points: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``(energies, weights)``: the bands ``H(k) c = ε S(k) c`` of a lead (eV, with ``lead.shift``).
+
+    A real lead has ``ε(−k) = ε(k)``: ``k_points`` phases ``k·L`` in ``[0, π]`` with
+    trapezoid weights. A complex one (a transverse ``k⊥ ≠ 0``) has no such symmetry:
+    ``2·k_points`` phases evenly over ``[−π, π)`` with equal weights. ``energies`` is
+    ``(n_phases, n_orbitals)``, ``weights`` ``(n_phases,)`` summing to 1.
+    """
+    if any(np.abs(np.imag(m)).max(initial=0.0) > 0 for m in (lead.h00, lead.s00, lead.h01, lead.s01)):
+        phases = np.linspace(-np.pi, np.pi, 2 * k_points, endpoint=False)
+        weights = np.ones(2 * k_points)
+    else:
         phases = np.linspace(0.0, np.pi, k_points)
         weights = np.full(k_points, 2.0)
         weights[[0, -1]] = 1.0
-        weights /= weights.sum()
-        lead = self.lead
-        bands = []
-        for phase in phases:
-            h = lead.h00 + lead.h01 * np.exp(1j * phase) + lead.h01.conj().T * np.exp(-1j * phase)
-            s = lead.s00 + lead.s01 * np.exp(1j * phase) + lead.s01.conj().T * np.exp(-1j * phase)
-            bands.append(scipy.linalg.eigh(h, s, eigvals_only=True) + lead.shift)
-        energies = np.concatenate(bands)
-        return fermi_level(energies, n_electrons, temperature * kB, np.repeat(weights, self.n_orbitals))
+    bands = []
+    for phase in phases:
+        h = lead.h00 + lead.h01 * np.exp(1j * phase) + lead.h01.conj().T * np.exp(-1j * phase)
+        s = lead.s00 + lead.s01 * np.exp(1j * phase) + lead.s01.conj().T * np.exp(-1j * phase)
+        bands.append(scipy.linalg.eigh(h, s, eigvals_only=True) + lead.shift)
+    return np.array(bands), weights / weights.sum()
+
+
+def band_fermi_level(leads, weights, n_electrons: float, temperature: float = 300.0, k_points: int = 64) -> float:
+    """Fermi level (eV) of one electrode whose lead is known at several transverse k-points.
+
+    Parameters
+    ----------
+    leads
+        The :class:`~hamtrans.negf.leads.Lead` at each transverse k-point (e.g. ``device.left``
+        of :func:`hamtrans.negf.kpoints.kpoint_devices`).
+    weights
+        ``(n_k,)`` weights of the k-points (normalised here).
+    n_electrons
+        Electrons per principal layer.
+    temperature
+        Fermi–Dirac temperature, K.
+    k_points
+        Phases along the axis per transverse k-point (:func:`lead_bands`).
+    """
+    from ase.units import kB
+
+    from hamtrans.data.electrons import fermi_level
+
+    weights = np.asarray(weights, float) / np.sum(weights)
+    energies, occupation = [], []
+    for lead, weight in zip(leads, weights):
+        bands, phase_weights = lead_bands(lead, k_points)
+        energies.append(bands.ravel())
+        occupation.append(np.repeat(weight * phase_weights, bands.shape[1]))
+    return fermi_level(np.concatenate(energies), n_electrons, temperature * kB, np.concatenate(occupation))
 
 
 @dataclass(frozen=True)
@@ -211,7 +249,7 @@ def _orbital_map(positions, atoms, cell_positions, cell_atoms, tolerance) -> np.
 
 
 def periodic_electrodes(hamiltonian, overlap, atoms, axis: int | str, lead_cell: float,
-                        position_tolerance: float = 1e-3) -> tuple[Electrode, Electrode]:
+                        position_tolerance: float = 1e-3, kpoint=None) -> tuple[Electrode, Electrode]:
     """Left and right leads continuing a periodic device across its cell boundary.
 
     Parameters
@@ -226,6 +264,12 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int | str, lead_cell:
     lead_cell
         Lattice period of the electrode along the axis (Å); the principal layer is its
         smallest multiple that holds the coupling range.
+    position_tolerance
+        Å, for matching the cell's first and last principal layers.
+    kpoint
+        Transverse Bloch vector ``(3,)`` (reciprocal-lattice coordinates, 0 along ``axis``)
+        of a device periodic across the axis: the leads at that ``k``
+        (:mod:`hamtrans.negf.kpoints`); ``None`` folds the transverse images (Γ).
 
     Returns
     -------
@@ -263,8 +307,8 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int | str, lead_cell:
             f"{lead_cell} Å): the electrode lattice must continue across the cell boundary"
         )
     first_in_last_order = first[np.argsort(to_last)]
-    h0, s0 = hamiltonian.to_sparse(axis=axis, shift=0), overlap.to_sparse(axis=axis, shift=0)
-    h1, s1 = hamiltonian.to_sparse(axis=axis, shift=1), overlap.to_sparse(axis=axis, shift=1)
+    h0, s0 = (m.to_sparse(axis=axis, shift=0, kpoint=kpoint) for m in (hamiltonian, overlap))
+    h1, s1 = (m.to_sparse(axis=axis, shift=1, kpoint=kpoint) for m in (hamiltonian, overlap))
     block = lambda m, rows, cols: m[rows][:, cols].toarray()
     h01, s01 = block(h1, last, first_in_last_order), block(s1, last, first_in_last_order)
     left = Electrode(Lead(block(h0, last, last), block(s0, last, last), h01, s01),

@@ -74,7 +74,7 @@ def uniform_grid(lower: float, upper: float, points: int) -> np.ndarray:
     return np.linspace(lower, upper, int(points))
 
 
-def trapezoid_with_error(energies: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+def trapezoid_with_error(energies: np.ndarray, values: np.ndarray):
     """Trapezoid integral of ``values`` on equally spaced ``energies`` and its estimated error.
 
     The error estimate is ``|I_h − I_2h|``, with ``I_2h`` the rule on every other point
@@ -87,20 +87,23 @@ def trapezoid_with_error(energies: np.ndarray, values: np.ndarray) -> tuple[floa
     energies
         ``(n,)`` increasing, equally spaced (eV), ``n ≥ MIN_GRID_POINTS``.
     values
-        ``(n,)`` the integrand (e.g. ``T (f_L − f_R)``).
+        ``(n,)`` the integrand (e.g. ``T (f_L − f_R)``), or ``(n, ...)`` for several
+        integrands at once (e.g. one per bond).
 
     Returns
     -------
-    ``(integral, error)`` in units of ``values``·eV.
+    ``(integral, error)`` in units of ``values``·eV: floats for ``(n,)`` values, else arrays
+    of the trailing shape.
     """
     energies, values = np.asarray(energies, float), np.asarray(values, float)
     if energies.size < MIN_GRID_POINTS:
         raise HamtransError(f"a trapezoid error estimate needs ≥ {MIN_GRID_POINTS} energies, got {energies.size}")
-    fine = float(np.trapezoid(values, energies))
+    fine = np.trapezoid(values, energies, axis=0)
     last = energies.size - 1 if energies.size % 2 else energies.size - 2
-    coarse = float(np.trapezoid(values[:last + 1:2], energies[:last + 1:2]) +
-                   np.trapezoid(values[last:], energies[last:]))
-    return fine, abs(fine - coarse)
+    coarse = (np.trapezoid(values[:last + 1:2], energies[:last + 1:2], axis=0) +
+              np.trapezoid(values[last:], energies[last:], axis=0))
+    error = np.abs(fine - coarse)
+    return (float(fine), float(error)) if values.ndim == 1 else (fine, error)
 
 
 def energy_lattice(origin: float, window: tuple[float, float], spacing: float) -> np.ndarray:

@@ -12,24 +12,41 @@ from pathlib import Path
 import numpy as np
 
 from hamtrans.atomic_files import atomic_write
+from hamtrans.negf.kpoints import KPointCurrent
 from hamtrans.negf.transport import CurrentResult
 
 
-def write_transmission_table(path: Path, energies: np.ndarray, transmission: np.ndarray, fermi_level: float) -> None:
-    """Text table ``E (eV)  E−E_F (eV)  T``."""
-    table = np.column_stack([energies, energies - fermi_level, transmission])
+def write_transmission_table(path: Path, energies: np.ndarray, transmission: np.ndarray, fermi_level: float,
+                             resolved: np.ndarray | None = None, kpoints=None) -> None:
+    """Text table ``E (eV)  E−E_F (eV)  T``, then ``T(E, k)`` per transverse k-point when ``resolved`` is given.
+
+    ``resolved`` is ``(n_k, n_E)``; the header names each k-point (reciprocal coordinates) and its weight.
+    """
+    columns = [energies, energies - fermi_level, transmission]
     header = "E_eV  E_minus_EF_eV  transmission"
+    if resolved is not None:
+        columns += list(resolved)
+        header += "".join(f"  T_k({k[0]:g},{k[1]:g},{k[2]:g};w={w:g})" for k, w in zip(kpoints.kpoints, kpoints.weights))
+    table = np.column_stack(columns)
     atomic_write(path, lambda p: np.savetxt(p, table, header=header, fmt="%.10e"))
 
 
-def write_current_json(path: Path, result: CurrentResult | None, settings: dict) -> None:
-    """Current (A), chemical potentials, integration grid size and the run settings."""
+def write_current_json(path: Path, result: CurrentResult | KPointCurrent | None, settings: dict) -> None:
+    """Current (A), chemical potentials, integration grid size and the run settings.
+
+    A k-averaged :class:`~hamtrans.negf.kpoints.KPointCurrent` adds the current of each
+    k-point (``current_per_kpoint_A``); its grid size counts the energies of all of them.
+    """
     summary = dict(settings)
     if result is not None:
-        summary.update(current_A=result.current, bias_V=result.bias, mu_left_eV=result.mu_left,
-                       mu_right_eV=result.mu_right, temperature_K=result.temperature,
-                       integration_points=int(result.energies.size), integration_error_A=result.error,
-                       integration_converged=result.converged)
+        resolved = result.resolved if isinstance(result, KPointCurrent) else [result]
+        first = resolved[0]
+        summary.update(current_A=result.current, bias_V=first.bias, mu_left_eV=first.mu_left,
+                       mu_right_eV=first.mu_right, temperature_K=first.temperature,
+                       integration_points=int(sum(r.energies.size for r in resolved)),
+                       integration_error_A=result.error, integration_converged=result.converged)
+        if isinstance(result, KPointCurrent):
+            summary["current_per_kpoint_A"] = [r.current for r in resolved]
     atomic_write(path, lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
 
 
@@ -52,6 +69,65 @@ def plot_transmission(path: Path, energies: np.ndarray, transmission: np.ndarray
     ax.set_ylabel("transmission $T(E)$")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png"))
+    plt.close(fig)
+
+
+def write_bond_currents_table(path: Path, result) -> None:
+    """Text table ``a b I_A error_A`` of :class:`~hamtrans.negf.bond_currents.BondCurrents` (a → b, atoms from 0)."""
+    table = np.column_stack([result.atoms, result.current, result.error])
+    header = (f"atom_a  atom_b  current_A (a -> b)  error_A; bias {result.bias:g} V, {result.temperature:g} K, "
+              f"{result.energies.size} energies")
+    atomic_write(path, lambda p: np.savetxt(p, table, header=header, fmt=["%d", "%d", "%.6e", "%.2e"]))
+
+
+def plot_bond_currents(path: Path, result, symbols, title: str = "", fraction: float = 0.01) -> None:
+    """The current paths: bonds above ``fraction`` of the largest |I| drawn over the atoms.
+
+    Projected on the plane of the transport axis and the transverse direction of widest
+    extent; line width and colour scale with |I| (largest = 1), the direction of the electron
+    flow is marked by an arrow head at each bond's midpoint.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    positions = result.positions
+    transverse = [a for a in range(3) if a != result.axis]
+    spans = [np.ptp(positions[:, a]) for a in transverse]
+    shown = (result.axis, transverse[int(np.argmax(spans))])
+    magnitude = np.abs(result.current)
+    scale = magnitude.max() if magnitude.size and magnitude.max() > 0 else 1.0
+    keep = magnitude >= fraction * scale
+    start = positions[result.atoms[keep, 0]][:, shown]
+    end = positions[result.atoms[keep, 1]][:, shown]
+    flowing = np.where((result.current[keep] >= 0)[:, None], end - start, start - end)
+    relative = magnitude[keep] / scale
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), dpi=120)
+    colours = {s: c for s, c in zip(sorted(set(symbols)), plt.cm.tab10.colors)}
+    for symbol, colour in colours.items():
+        mask = np.asarray(symbols) == symbol
+        ax.scatter(positions[mask, shown[0]], positions[mask, shown[1]], s=10, color=colour, alpha=0.35,
+                   label=symbol, zorder=1)
+    order = np.argsort(relative)
+    lines = LineCollection(np.stack([start, end], 1)[order], linewidths=0.5 + 3.5 * relative[order],
+                           cmap="inferno_r", zorder=2)
+    lines.set_array(relative[order])
+    lines.set_clim(0.0, 1.0)
+    ax.add_collection(lines)
+    middle = 0.5 * (start + end)
+    ax.quiver(middle[:, 0], middle[:, 1], flowing[:, 0], flowing[:, 1], relative, cmap="inferno_r", clim=(0, 1),
+              angles="xy", scale_units="xy", scale=4.0, width=0.003, zorder=3)
+    fig.colorbar(lines, ax=ax, label=f"|I| / {scale:.2e} A")
+    axes = "xyz"
+    ax.set_xlabel(f"{axes[shown[0]]} (Å)")
+    ax.set_ylabel(f"{axes[shown[1]]} (Å)")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper right", markerscale=1.5)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png"))
     plt.close(fig)

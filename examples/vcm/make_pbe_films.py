@@ -1,0 +1,68 @@
+"""PBE (CP2K) reference data of VCM films: laterally periodic TiN | HfO2 | TiN cells with k-points.
+
+The wires of ``make_pbe_reference.py`` have polar oxide facets that put E_F inside the
+oxide's O 2p band, so no vacancy pattern gives ON/OFF contrast there (docs/cp2k.md). A film
+has no facets: the cell is periodic in y and z (no vacuum), 8.48 × 4.24 Å, with the wires'
+10 Å oxide, 12.72 Å electrodes (periodic leads with 8 Å blocks see TiN only) and the same
+vacancy seeds. A filament of radius 2.0 Å in this cell is a vacancy wall along z (8 of the
+24 O of the pristine oxide), one per 8.48 Å in y; ``broken`` cuts a 3 Å gap into it (6 of 24).
+
+CP2K 2023.1, PBE, SZV-MOLOPT-SR-GTH, Monkhorst–Pack 1 × 2 × 4 with the per-image import
+(``REAL_SPACE T``), energies only (no forces), one MPI rank per process. One HDF5 file
+per device in ``--out``; an existing file is skipped, so a killed run loses at most the
+device in flight. Transport of the results needs the transverse k-sum:
+``validate_transport.py --data examples/vcm/data_pbe_films --basis full --model none --kpoints 1 2 4``.
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/make_pbe_films.py --devices film_pristine_1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from hamtrans.data.formats import DatasetWriter, Record
+from hamtrans.data.reference import Cp2kReference
+from hamtrans.data.structures import DeviceSpec, build_vcm_device
+
+CROSS_SECTION = (8.48, 4.24)
+KPOINTS = (1, 2, 4)
+BLOCK_CUTOFF = 8.0
+FILAMENT_RADIUS = 2.0
+FILMS = {"film_pristine_1": ("none", 1), "film_formed_1": ("filament", 3), "film_broken_1": ("broken", 5),
+         "film_formed_2": ("filament", 4), "film_broken_2": ("broken", 6), "film_random_1": ("random", 1)}
+
+
+def film(name: str) -> "ase.Atoms":  # noqa: F821
+    """The named film: periodic in x, y and z (transport along x)."""
+    vacancies, seed = FILMS[name]
+    return build_vcm_device(DeviceSpec(cross_section=CROSS_SECTION, electrode_length=12.72, oxide_length=10.0,
+                                       ti_length=0.0, filament_radius=FILAMENT_RADIUS, vacancies=vacancies, seed=seed,
+                                       vacuum=0.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(Path(__file__).parent / "data_pbe_films"))
+    parser.add_argument("--devices", nargs="+", default=list(FILMS), choices=list(FILMS))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reference = Cp2kReference({"kpoints": list(KPOINTS), "forces": False}, cutoff=BLOCK_CUTOFF)
+    for name in args.devices:
+        path = out / f"{name}.h5"
+        if path.exists():
+            print(f"{name}: {path} exists, skipped", flush=True)
+            continue
+        atoms = film(name)
+        start = time.perf_counter()
+        result = reference.compute(atoms, workdir=out / "cp2k" / name)
+        with DatasetWriter(path, reference.basis, reference.describe()) as writer:  # complete or absent
+            writer.append(Record.from_reference(result, name=name))
+        print(f"{name}: {len(atoms)} atoms, {result.hamiltonian.n_orbitals} orbitals, E_F {result.fermi_level:.3f} eV, "
+              f"{time.perf_counter() - start:.0f} s -> {path}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
