@@ -31,7 +31,10 @@ KPOINTS = (1, 2, 4)
 BLOCK_CUTOFF = 8.0
 FILAMENT_RADIUS = 2.0
 FILMS = {"film_pristine_1": ("none", 1), "film_formed_1": ("filament", 3), "film_broken_1": ("broken", 5),
-         "film_formed_2": ("filament", 4), "film_broken_2": ("broken", 6), "film_random_1": ("random", 1)}
+         "film_formed_2": ("filament", 4), "film_broken_2": ("broken", 6), "film_random_1": ("random", 1),
+         "film_random_2": ("random", 2)}
+#: Unseen test films (the paper's Table I: formed and broken filaments, plus the oxide without vacancies).
+TEST_FILMS = ("film_formed_1", "film_broken_1", "film_pristine_1")
 
 
 def film(name: str) -> "ase.Atoms":  # noqa: F821

@@ -46,6 +46,11 @@ SOURCE_ORDERS: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {
     "pyscf": {1: ((1, 2, 0), (1, 1, 1))},
     # sisl / SIESTA / TBtrans: m = −l..l, sisl's orbital names py, pz, px; dxy, dyz, dz2, dxz, dx2-y2 (tested)
     "sisl": {},
+    # DeepH (DeepH-pack, DeepH-E3, DeepH-2 files): OpenMX's order m = 0, +1, −1, +2, −2, ...:
+    # p = (px, py, pz); d = (z², x²−y², xy, xz, yz); f = (z³, xz², yz², z(x²−y²), xyz, x(x²−3y²), y(3x²−y²)),
+    # all with + signs: the permutation-only "Us_openmx2wiki" of DeepH-pack deeph/rotate.py and DeepH-E3
+    # deephe3/e3modules.py, and deepx-dock's BASIS_TRANS_OPENMX2WIKI (tests/test_deeph.py)
+    "deeph": {1: ((1, 2, 0), (1, 1, 1)), 2: ((2, 4, 0, 3, 1), (1,) * 5), 3: ((6, 4, 2, 0, 1, 3, 5), (1,) * 7)},
 }
 
 

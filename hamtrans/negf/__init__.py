@@ -7,7 +7,8 @@ Input: H, S (eV) of a two-terminal device plus orbital positions; see
 ``leads``      lead principal layers, surface Green's functions (eigenmode, Sancho–Rubio), checks
 ``lead_cache`` surface Green's functions kept across devices that share their electrodes
 ``partition``  block-tridiagonal slabs from the sparsity pattern
-``device``     the device: lead detection, repetition checks, potentials
+``lead_detection`` input checks and the repeating principal layers of a device end
+``device``     the device: its leads (detected or given), partition, potentials
 ``electrodes`` leads computed apart (bulk electrode, alignment) or continuing a periodic cell
 ``rgf``        batched recursive Green's function sweeps (transmission, DOS, spectral functions)
 ``sweep``      batching, MPI over energies, progress, BLAS threads

@@ -46,8 +46,9 @@ from scipy.spatial import cKDTree
 
 from hamtrans.errors import LeadError
 from hamtrans.data.blocks import lattice_axis
-from hamtrans.negf.device import Device
+from hamtrans.negf.lead_detection import lead_from_cells, orbital_atoms_of, principal_layers, validated_matrices
 from hamtrans.negf.leads import Lead
+from hamtrans.negf.partition import coupling_pattern
 
 
 @dataclass(frozen=True)
@@ -79,20 +80,29 @@ class Electrode:
 
     @classmethod
     def from_matrices(cls, hamiltonian, overlap, orbital_positions: np.ndarray, axis: int | str,
-                      **kwargs) -> "Electrode":
+                      lead_cell: float | None = None, orbital_atoms: np.ndarray | None = None,
+                      lead_tolerance: float = 1e-4, position_tolerance: float = 1e-3,
+                      hermitian_tolerance: float = 1e-8, threshold: float = 0.0) -> "Electrode":
         """The principal layer of a periodic electrode from its matrices opened along ``axis``.
 
         The input is what a device's would be (``BlockSparseMatrix.to_sparse(axis=axis)`` of a
-        structure periodic along the axis, at least three principal layers long); keyword
-        arguments go to :meth:`hamtrans.negf.Device.from_matrices` (``lead_cell``,
-        ``lead_tolerance``, ``orbital_atoms`` ...).
+        structure periodic along the axis, at least three principal layers long); the layer
+        is found at the low end with the repetition checks of a device's leads
+        (:func:`~hamtrans.negf.lead_detection.principal_layers`). The keywords mean what they
+        mean for :meth:`hamtrans.negf.Device.from_matrices`.
         """
-        electrode = Device.from_matrices(hamiltonian, overlap, orbital_positions, axis, **kwargs)
-        n = electrode.block_sizes[0]
-        positions = electrode.orbital_positions[:n]
-        x = positions[:, electrode.axis]
-        thickness = float(electrode.orbital_positions[n, electrode.axis] - x.min())
-        return cls(electrode.left, positions, electrode.orbital_atoms[:n], thickness, electrode.axis)
+        axis = lattice_axis(axis)
+        h, s = validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
+        positions = np.asarray(orbital_positions, float)
+        atoms = orbital_atoms_of(positions) if orbital_atoms is None else np.asarray(orbital_atoms)
+        order = np.argsort(positions[:, axis], kind="stable")
+        h, s = h[order][:, order].tocsr(), s[order][:, order].tocsr()
+        positions, atoms = positions[order], atoms[order]
+        x = positions[:, axis]
+        outer, inner, thickness = principal_layers(
+            h, s, x - x[0], positions=positions, atoms=atoms, pattern=coupling_pattern(h, s), axis=axis,
+            lead_cell=lead_cell, position_tolerance=position_tolerance, lead_tolerance=lead_tolerance, side="left")
+        return cls(lead_from_cells(h, s, outer, inner, "left"), positions[outer], atoms[outer], float(thickness), axis)
 
     @property
     def n_orbitals(self) -> int:
