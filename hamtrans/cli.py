@@ -6,8 +6,9 @@ reference     structures -> HDF5 dataset with reference H, S, energy, forces (GF
 build-device  write a TiN|HfO2|Ti|TiN VCM device structure
 import-cp2k   CP2K KS/S matrices (+ structure) -> HDF5 dataset
 import-eth    ETH ``structure.xyz``/``H.csr``/``S.csr`` folders -> HDF5 dataset
+import-deeph  DeepH processed folders (``hamiltonians.h5``, ``overlaps.h5``, ...) -> HDF5 dataset
 info          summary of a dataset
-export        one record's H, S as SIESTA/TBtrans TSHS (through sisl)
+export        one record's H, S as SIESTA/TBtrans TSHS (through sisl) or as a DeepH folder
 train         train the Hamiltonian model or the interatomic potential from a YAML configuration
 finetune      fine-tune a trained potential on new data without forgetting (reEWC)
 predict       H and S of a structure from a trained model (dataset file or CSR folder)
@@ -190,12 +191,72 @@ def cmd_import_eth(args) -> None:
     print(f"wrote {len(args.directories)} structures to {args.output}")
 
 
+def cmd_import_deeph(args) -> None:
+    from hamtrans.data.formats import DatasetWriter, Record
+    from hamtrans.data.formats.deeph import FILES, read_deeph, read_deeph_basis
+
+    _dataset_output(args.output, [("basis file", args.basis_file)]
+                    + [("input file", Path(d) / name) for d in args.directories for name in FILES])
+    if args.basis_file and not args.basis:
+        raise OptionError("--basis-file needs --basis: the name of the basis to read from it")
+    basis = _basis_from_args(args) if args.basis else read_deeph_basis(args.directories, "deeph")
+    with DatasetWriter(args.output, basis, {"source": "deeph"}) as writer:
+        for directory in args.directories:
+            atoms, hamiltonian, overlap, fermi = read_deeph(directory, basis=basis)
+            writer.append(Record(atoms, hamiltonian, overlap, fermi_level=fermi, source="deeph",
+                                 name=Path(directory).resolve().name))
+    print(f"wrote {len(args.directories)} structures to {args.output} (basis '{basis.name}')")
+
+
+def _export_deeph(args) -> None:
+    """``export --format deeph``: one record (or every record, ``--all``) as DeepH processed folders."""
+    from hamtrans.data.formats import Dataset
+    from hamtrans.data.formats.deeph import FILES, write_deeph
+
+    if str(args.output).endswith(".TSHS"):
+        raise OptionError(f"output {args.output!r} ends in .TSHS, but --format deeph writes a folder: give a folder "
+                          "name, or drop --format deeph for a TSHS file")
+    output = Path(args.output)
+    with Dataset(args.dataset) as data:
+        indices = list(range(len(data))) if args.all else [args.index]
+        folders = {index: output / f"{index:06d}" if args.all else output for index in indices}
+        for folder in folders.values():
+            check_output_folder(folder, FILES, [("dataset", args.dataset)], "output")
+        for index in indices:
+            record = data[index]
+            if record.hamiltonian is None or record.overlap is None:
+                raise HamtransError(f"record {index} of {args.dataset} has no H and S blocks to export")
+            if args.fermi_zero and record.fermi_level is None:
+                raise OptionError(f"--fermi-zero: record {index} has no Fermi level")
+            hamiltonian, fermi = record.hamiltonian, record.fermi_level
+            if args.fermi_zero:  # H − E_F S, whose Fermi level is 0
+                s = record.overlap
+                hamiltonian = hamiltonian.copy_with(hamiltonian.onsite - fermi * s.onsite,
+                                                    hamiltonian.edges - fermi * s.edges)
+                fermi = 0.0
+            write_deeph(folders[index], record.atoms, hamiltonian, record.overlap, fermi)
+            if not args.all:
+                shift = f", shifted by −E_F = {-record.fermi_level:+.4f} eV" if args.fermi_zero else ""
+                print(f"{output}: {record.name or index}, {hamiltonian.n_orbitals} orbitals, "
+                      f"{len(hamiltonian.image_matrices())} cell images, DeepH folder{shift}")
+    if args.all:
+        print(f"{output}: {len(indices)} DeepH folders {indices[0]:06d}..{indices[-1]:06d}" if indices
+              else f"{output}: the dataset has no records")
+
+
 def cmd_export(args) -> None:
     from hamtrans.data.formats import Dataset
     from hamtrans.data.formats.sisl_bridge import write_tshs
 
+    output_format = args.format or ("tshs" if str(args.output).endswith(".TSHS") else None)
+    if args.all and output_format != "deeph":
+        raise OptionError("--all writes one DeepH folder per record: add --format deeph")
+    if output_format == "deeph":
+        _export_deeph(args)
+        return
     if not str(args.output).endswith(".TSHS"):
-        raise OptionError(f"output {args.output!r}: give a file name ending in .TSHS (SIESTA/TBtrans binary H, S)")
+        raise OptionError(f"output {args.output!r}: give a file name ending in .TSHS (SIESTA/TBtrans binary H, S), "
+                          "or a folder name with --format deeph (DeepH processed folder)")
     check_output_file(args.output, [("dataset", args.dataset)], "output")
     with Dataset(args.dataset) as data:
         record = data[args.index]
@@ -536,13 +597,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("export", help="one dataset record's H, S -> SIESTA/TBtrans TSHS (through sisl)")
+    p = sub.add_parser("export",
+                       help="one dataset record's H, S -> SIESTA/TBtrans TSHS (through sisl) or a DeepH folder")
     p.add_argument("dataset", help="dataset file (.h5) with H and S blocks")
-    p.add_argument("output", help="output file; must end in .TSHS")
+    p.add_argument("output", help="output file ending in .TSHS, or a folder with --format deeph")
+    p.add_argument("--format", choices=["tshs", "deeph"], default=None,
+                   help="tshs: SIESTA/TBtrans binary (default for a name ending in .TSHS); deeph: DeepH processed "
+                        "folder (lat.dat, site_positions.dat, ..., hamiltonians.h5, overlaps.h5; "
+                        "docs/reference_data.md)")
     p.add_argument("--index", type=int, default=0, help="record index in the dataset (default 0)")
+    p.add_argument("--all", action="store_true",
+                   help="with --format deeph: every record, as OUTPUT/000000, OUTPUT/000001, ...")
     p.add_argument("--fermi-zero", action="store_true",
                    help="write H − E_F S with the record's Fermi level, so the file's E_F is 0 eV (TBtrans' zero)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import-deeph", help="DeepH processed folders (hamiltonians.h5, overlaps.h5, ...) -> dataset")
+    p.add_argument("directories", nargs="+", help="one DeepH folder per structure")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--basis", default=None,
+                   help="basis name (shipped or in --basis-file) the folders' orbital_types.dat must match; default: "
+                        "a basis named 'deeph' with the folders' shells")
+    p.add_argument("--basis-file", help="CP2K basis-set file to read --basis from")
+    p.set_defaults(func=cmd_import_deeph)
 
     for name, func, helptext in (
             ("train", cmd_train, "train the Hamiltonian model or the potential (YAML config; torchrun for DDP)"),

@@ -26,6 +26,27 @@ def test_sisl_orbital_order_is_the_standard_real_harmonics():
         assert got == names
 
 
+@pytest.mark.parametrize("l", [1, 2, 3])
+def test_the_sisl_table_maps_our_harmonics_onto_sisls_own(l):
+    """sisl's real harmonics (SIESTA's, with (−1)^m) equal Tᵀ Y_internal up to one positive factor per l."""
+    from e3nn import o3
+    import torch
+
+    from hamtrans.data.orbital_order import source_to_internal
+    from sisl._core.orbital import _rspherical_harm
+
+    directions = np.random.default_rng(1).normal(size=(20, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    ours = o3.spherical_harmonics(l, torch.tensor(directions), normalize=True).numpy()   # internal order
+    mapped = ours @ source_to_internal("sisl", l)                                          # (Tᵀ Y) per direction
+    theirs = np.array([[_rspherical_harm(l, m, np.arctan2(y, x), z) for m in range(-l, l + 1)]
+                       for x, y, z in directions])
+    ratio = theirs / np.where(np.abs(mapped) > 1e-8, mapped, np.nan)
+    factor = np.nanmedian(ratio)
+    assert factor > 0
+    np.testing.assert_allclose(theirs, factor * mapped, atol=1e-10)
+
+
 def test_a_sigma_bond_along_z_lands_on_sisl_pz():
     """Absolute check of the conversion: internal p = (x, y, z); a pσ bond along z couples sisl's pz only."""
     basis = OrbitalBasis("test-p", {"O": (1,)})

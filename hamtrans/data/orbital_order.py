@@ -44,8 +44,9 @@ SOURCE_ORDERS: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {
     "tblite": {},
     "cp2k": {},
     "pyscf": {1: ((1, 2, 0), (1, 1, 1))},
-    # sisl / SIESTA / TBtrans: m = −l..l, sisl's orbital names py, pz, px; dxy, dyz, dz2, dxz, dx2-y2 (tested)
-    "sisl": {},
+    # sisl / SIESTA / TBtrans: m = −l..l (sisl's names py, pz, px; dxy, dyz, dz2, dxz, dx2-y2) with the
+    # Condon–Shortley sign (−1)^m: sisl's px is −x/r (its _rspherical_harm, tested against it up to f)
+    "sisl": {l: (tuple(range(2 * l + 1)), tuple(1 if (k - l) % 2 == 0 else -1 for k in range(2 * l + 1))) for l in (1, 2, 3)},
     # DeepH (DeepH-pack, DeepH-E3, DeepH-2 files): OpenMX's order m = 0, +1, −1, +2, −2, ...:
     # p = (px, py, pz); d = (z², x²−y², xy, xz, yz); f = (z³, xz², yz², z(x²−y²), xyz, x(x²−3y²), y(3x²−y²)),
     # all with + signs: the permutation-only "Us_openmx2wiki" of DeepH-pack deeph/rotate.py and DeepH-E3
