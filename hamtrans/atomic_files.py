@@ -1,14 +1,17 @@
 """Output files that are either complete or absent, and checks of output paths before a command runs.
 
 :func:`atomic_write` writes ``<name>.partial`` and renames it: a killed process
-leaves no half-written file under the final name. :func:`check_output_file` and
-:func:`check_output_folder` refuse, before any work, an output that is one of the
-command's inputs (same path, symbolic or hard link), or whose folder is missing
-or cannot be written.
+leaves no half-written file under the final name, and a write that fails for want
+of space or permission is an :class:`~hamtrans.errors.OutputError` naming the file,
+the cause and the fix, the previous version of the file left as it was.
+:func:`check_output_file` and :func:`check_output_folder` refuse, before any work,
+an output that is one of the command's inputs (same path, symbolic or hard link),
+or whose folder is missing or cannot be written.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -17,12 +20,24 @@ from typing import Callable, Iterable
 from hamtrans.errors import OutputError
 
 
+#: ``errno`` values of a write the file system refuses: no space, quota, file too large, read-only, permissions.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+#: Bytes (1 MiB) below which a file system counts as full when a writer fails without an ``errno``.
+FULL_BYTES = 2 ** 20
+
+
 def atomic_write(path: Path, write: Callable[[Path], object], partial: Path | None = None) -> None:
     """Call ``write(partial)``, flush it to disk and rename it to ``path`` (atomic on POSIX).
 
     ``partial`` (default ``<path>.partial``) must be on the file system of ``path``.
-    On an exception the partial file is removed and the exception propagates;
-    ``path`` is left as it was.
+    On an exception the partial file is removed and ``path`` is left as it was.
+
+    Raises
+    ------
+    OutputError
+        The write failed with one of :data:`WRITE_ERRNOS` (disk full, read-only, ...), or
+        failed in any other way while the file system had less than :data:`FULL_BYTES` free
+        (``torch.save`` on a full disk raises a ``RuntimeError`` without an ``errno``).
     """
     path = Path(path)
     partial = path.with_name(path.name + ".partial") if partial is None else Path(partial)
@@ -34,9 +49,37 @@ def atomic_write(path: Path, write: Callable[[Path], object], partial: Path | No
         finally:
             os.close(fd)
         os.replace(partial, path)
+    except Exception as exc:
+        full = _free_bytes(partial.parent) < FULL_BYTES
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            raise OutputError(_failure_message(path, exc.errno)) from exc
+        if full and not isinstance(exc, OSError):
+            raise OutputError(_failure_message(path, errno.ENOSPC, f"{type(exc).__name__}: {exc}")) from exc
+        raise
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def _failure_message(path: Path, code: int, detail: str | None = None) -> str:
+    """The message of a failed write of ``path`` with ``errno`` ``code``: cause, fix, and what is left."""
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        fix = "free space on that file system or write to another folder"
+    else:
+        fix = "choose a writable folder or fix its permissions"
+    cause = os.strerror(code) if detail is None else f"{os.strerror(code)}; {detail}"
+    kept = "keeps its previous complete version" if path.exists() else "was not created"
+    return f"cannot write {path} ({cause}): {fix}; {path.name} {kept}"
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged user can still write in ``folder``'s file system (large if unknown)."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return FULL_BYTES
+    return stats.f_bavail * stats.f_frsize
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
@@ -98,10 +141,10 @@ def check_output_file(path: str | os.PathLike, inputs: Iterable[tuple[str, str |
     path = Path(path)
     inputs = list(inputs)
     what = f"{what} {path}"
-    for output in [path, *(path.with_name(path.name + suffix) for suffix in companions)]:
-        _check_not_input(output, inputs, what)
     if path.is_dir():
         raise OutputError(f"{what} is a folder; give a file name")
+    for output in [path, *(path.with_name(path.name + suffix) for suffix in companions)]:
+        _check_not_input(output, inputs, what)
     folder = path.parent
     if not folder.is_dir():
         raise OutputError(f"{what}: folder {folder} does not exist: create it (mkdir -p {folder}) or choose "

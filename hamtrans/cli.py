@@ -402,7 +402,7 @@ def cmd_transport(args) -> None:
     window = (fermi_level + args.bias / 2, fermi_level - args.bias / 2) if result else None
     per_cell = ", per transverse cell" if kpoints is not None else ""
     plot_transmission(out / "transmission.png", energies, t, fermi_level, window,
-                      f"{label}, bias {args.bias:g} V, {args.temperature:g} K{per_cell}")
+                      f"{label}, bias {args.bias:g} V, {args.temperature:g} K{per_cell}", resolved)
     written = "transmission.dat, transmission.png, current.json"
     if args.bond_currents is not None:
         from hamtrans.negf.bond_currents import bond_currents
@@ -440,6 +440,7 @@ def cmd_train(args) -> None:
     from hamtrans.models.training import Trainer
 
     config = load_config(args.config)
+    _check_run_folder(config, args.config)
     _train(Trainer(config, resume=args.resume, overwrite=args.overwrite), "best model")
 
 
@@ -448,8 +449,17 @@ def cmd_finetune(args) -> None:
     from hamtrans.models.training import Trainer
 
     config = load_finetune_config(args.config)
+    _check_run_folder(config, args.config)
     _train(Trainer(config, resume=args.resume, task=ReplayEWCTask(config), overwrite=args.overwrite),
            "fine-tuned model")
+
+
+def _check_run_folder(config, config_path) -> None:
+    """Refuse an unusable ``output.directory`` (a file, a read-only folder) before any data or model is loaded."""
+    from hamtrans.models.training import RUN_FILES
+
+    check_output_folder(config.output.directory, RUN_FILES, [("configuration file", config_path)],
+                        "output.directory")
 
 
 def _train(trainer, what: str) -> None:

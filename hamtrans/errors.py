@@ -55,3 +55,7 @@ class RecordIndexError(HamtransError, IndexError):
 
 class OptionError(HamtransError):
     """A command-line option has an unusable value."""
+
+
+class ParameterError(HamtransError):
+    """An argument of a calculator or bridge has an unusable type or value."""

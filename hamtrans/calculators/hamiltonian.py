@@ -15,16 +15,19 @@ Atoms unchanged since the last call are not recomputed (ASE ``check_state``).
 
 from __future__ import annotations
 
-import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
+import inspect
 
+import numpy as np
+from ase.calculators.calculator import all_changes
+
+from hamtrans.calculators.arguments import CheckedCalculator, file_or_name, keyword_options, shown
 from hamtrans.data.blocks import BlockSparseMatrix
-from hamtrans.errors import HamtransError
+from hamtrans.errors import HamtransError, ParameterError
 
 REFERENCES = ("gfn1-xtb",)
 
 
-class HamiltonianCalculator(Calculator):
+class HamiltonianCalculator(CheckedCalculator):
     """H and S of a structure from a trained model or from the reference generator.
 
     Parameters
@@ -42,6 +45,14 @@ class HamiltonianCalculator(Calculator):
         ``"gfn1-xtb-compact"`` for transport; see :class:`~hamtrans.data.basis.OrbitalBasis`).
         With ``reference=`` give it in ``reference_options`` instead (the reference
         then also recomputes its Fermi level for the sub-basis).
+
+    Raises
+    ------
+    ParameterError
+        An argument of the wrong type, or ``reference_options`` with a key that
+        :class:`~hamtrans.data.reference.TBLiteReference` does not take.
+    FileFormatError
+        ``model`` is missing, or a file that is no Hamiltonian model.
     """
 
     implemented_properties = ["hamiltonian", "overlap", "charges"]
@@ -54,11 +65,17 @@ class HamiltonianCalculator(Calculator):
         self.device = device
         self.blocks: tuple[BlockSparseMatrix, BlockSparseMatrix] | None = None
         self.fermi_level: float | None = None
+        if basis is not None and not isinstance(basis, str):
+            raise ParameterError(f"HamiltonianCalculator(basis={shown(basis)}): give a basis name such as "
+                                 "'gfn1-xtb-compact', or None for the model's own basis")
         if model is not None:
-            from hamtrans.models import HamiltonianPredictor, load_model
-
             from hamtrans.data.basis import OrbitalBasis
+            from hamtrans.models import HamiltonianPredictor, load_model
+            from hamtrans.models.model_file import resolve_device
+            from hamtrans.models.pretrained import available
 
+            file_or_name("HamiltonianCalculator", "model", model, HamiltonianPredictor, ", ".join(available()))
+            resolve_device(device)
             self.predictor = model if isinstance(model, HamiltonianPredictor) else load_model(model, device)
             self.generator = None
             self.basis = self.predictor.basis if basis is None else OrbitalBasis.named(basis)
@@ -71,8 +88,10 @@ class HamiltonianCalculator(Calculator):
                 raise HamtransError(f"unknown reference {reference!r}; available: {', '.join(REFERENCES)}")
             from hamtrans.data.reference import TBLiteReference
 
+            valid = list(inspect.signature(TBLiteReference).parameters)
             self.predictor = None
-            self.generator = TBLiteReference(**(reference_options or {}))
+            self.generator = TBLiteReference(**keyword_options("HamiltonianCalculator", "reference_options",
+                                                               reference_options, valid))
             self.basis = self.generator.basis
 
     def calculate(self, atoms=None, properties=("hamiltonian",), system_changes=all_changes) -> None:
@@ -109,5 +128,8 @@ class HamiltonianCalculator(Calculator):
     @property
     def orbital_positions(self) -> np.ndarray:
         """``(N_orb, 3)`` Å: the position of the atom of each orbital (last structure)."""
+        if self.atoms is None:
+            raise ParameterError("HamiltonianCalculator.orbital_positions: no structure computed yet; call "
+                                 "get_property('hamiltonian', atoms) first")
         counts = self.basis.orbital_counts(self.atoms.numbers)
         return np.repeat(self.atoms.positions, counts, axis=0)

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
+from hamtrans.calculators.arguments import CheckedCalculator, file_or_name
 from hamtrans.models.model_file import load_potential, resolve_device
+from hamtrans.models.pretrained import available
 from hamtrans.models.potential import InteratomicPotential, evaluate, prepare_potential_inputs, stress_from_virial
 
 
-class PotentialCalculator(Calculator):
+class PotentialCalculator(CheckedCalculator):
     """Energy, forces and stress from a trained :class:`~hamtrans.models.potential.InteratomicPotential`.
 
     Parameters
@@ -29,6 +31,13 @@ class PotentialCalculator(Calculator):
         Potential file, shipped name (``"vcm-gfn1-potential"``) or a loaded model.
     device
         torch device: ``"cpu"`` or ``"cuda"`` (refused with a clear error where this machine has no GPU).
+
+    Raises
+    ------
+    ParameterError
+        ``model`` is neither a path, a shipped name nor a loaded potential.
+    FileFormatError
+        ``model`` is missing, or a file that is no interatomic potential.
 
     Notes
     -----
@@ -41,6 +50,7 @@ class PotentialCalculator(Calculator):
 
     def __init__(self, model: str | InteratomicPotential, device: str = "cpu", **kwargs) -> None:
         super().__init__(**kwargs)
+        file_or_name("PotentialCalculator", "model", model, InteratomicPotential, ", ".join(available()))
         device = resolve_device(device)
         if not isinstance(model, InteratomicPotential):
             model = load_potential(model, device)

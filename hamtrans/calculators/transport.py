@@ -15,16 +15,21 @@ computed with the same Hamiltonian (:mod:`hamtrans.negf.electrodes`).
 from __future__ import annotations
 
 import numpy as np
-from ase.calculators.calculator import Calculator, all_changes
+from ase import Atoms
+from ase.calculators.calculator import all_changes
 
+from hamtrans.calculators.arguments import CheckedCalculator, energy_grid, flag, integer, number, shown
 from hamtrans.calculators.hamiltonian import HamiltonianCalculator
-from hamtrans.errors import HamtransError
-from hamtrans.negf import Device, SweepOptions, biased_device, current, transmission
 from hamtrans.data.blocks import lattice_axis
+from hamtrans.errors import HamtransError, ParameterError
+from hamtrans.negf import Device, SweepOptions, biased_device, current, transmission
 from hamtrans.negf.electrodes import Electrode, periodic_electrodes
+from hamtrans.negf.grids import MIN_GRID_POINTS
+
+LEAD_METHODS = ("eigenmode", "sancho-rubio")
 
 
-class TransportCalculator(Calculator):
+class TransportCalculator(CheckedCalculator):
     """Transmission and Landauer current of a two-terminal structure.
 
     Parameters
@@ -72,6 +77,15 @@ class TransportCalculator(Calculator):
         whose biases are even multiples of ``resolution`` shares all its lead energies.
     sweep
         :class:`hamtrans.negf.SweepOptions` (η, lead method, backend, MPI communicator, ...).
+
+    Raises
+    ------
+    ParameterError
+        An argument of the wrong type or out of range (each is checked here, before any
+        H, S or NEGF work): a non-finite number, a temperature below 0 K, a tolerance
+        outside (0, 1), a non-positive length, resolution or η of Sancho–Rubio leads, a
+        uniform grid of fewer than 3 points, ``electrode`` other than ``None``,
+        ``"periodic"``, a structure or an :class:`~hamtrans.negf.Electrode`.
     """
 
     implemented_properties = ["transmission", "current"]
@@ -84,21 +98,33 @@ class TransportCalculator(Calculator):
                  lattice: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(hamiltonian, HamiltonianCalculator):
-            raise HamtransError("hamiltonian= must be a HamiltonianCalculator")
+            raise ParameterError(f"TransportCalculator(hamiltonian={shown(hamiltonian)}): give a HamiltonianCalculator")
+        where = "TransportCalculator"
         self.hamiltonian = hamiltonian
         self.axis = lattice_axis(axis)
-        self.bias, self.temperature, self.fermi = float(bias), float(temperature), fermi_level
-        self.energies = None if energies is None else np.asarray(energies, float)
-        self.lead_cell, self.lead_tolerance, self.tolerance = lead_cell, lead_tolerance, tolerance
-        self.sweep = sweep or SweepOptions()
+        self.bias = number(where, "bias", bias, "V")
+        self.temperature = number(where, "temperature", temperature, "K", low=0.0)
+        self.fermi = None if fermi_level is None else number(where, "fermi_level", fermi_level, "eV")
+        self.energies = None if energies is None else energy_grid(where, energies)
+        self.lead_cell = None if lead_cell is None else number(where, "lead_cell", lead_cell, "Å", 0.0, open_low=True)
+        self.lead_tolerance = number(where, "lead_tolerance", lead_tolerance, "eV", 0.0, open_low=True)
+        self.tolerance = number(where, "tolerance", tolerance, "relative", 0.0, 1.0, open_low=True, open_high=True)
+        self.sweep = _sweep_options(sweep)
         self.device: Device | None = None
-        self.electrode_atoms = electrode
-        self.electrode_tolerance, self.align_electrodes = electrode_tolerance, align_electrodes
+        self.electrode_atoms = _electrode_source(electrode)
+        self.electrode_tolerance = number(where, "electrode_tolerance", electrode_tolerance, "eV", 0.0, open_low=True)
+        self.align_electrodes = flag(where, "align_electrodes", align_electrodes)
+        if points is not None:
+            points = integer(where, "points", points, MIN_GRID_POINTS, "uniform energies of the current integral; "
+                                                                       "None: the adaptive grid")
+        if resolution is not None:
+            resolution = number(where, "resolution", resolution, "eV", 0.0, open_low=True)
+        self.lattice = flag(where, "lattice", lattice)
         if points and resolution is not None:
             raise HamtransError("give points= (uniform current grid) or resolution= (adaptive), not both")
         if points and lattice:
             raise HamtransError("give points= (uniform current grid) or lattice=True (energy lattice), not both")
-        self.points, self.resolution, self.lattice = points, resolution, lattice
+        self.points, self.resolution = points, resolution
         self.electrode: Electrode | None = None
         self.electrode_fermi_level: float | None = None
 
@@ -143,9 +169,7 @@ class TransportCalculator(Calculator):
         raise HamtransError("no Fermi level: a model does not provide one, give fermi_level= (eV)")
 
     def _build_device(self) -> None:
-        periodic = isinstance(self.electrode_atoms, str)
-        if periodic and self.electrode_atoms != "periodic":
-            raise HamtransError(f"electrode={self.electrode_atoms!r}: give 'periodic', an electrode structure or None")
+        periodic = isinstance(self.electrode_atoms, str)  # "periodic", the only string accepted
         if periodic and self.lead_cell is None:
             raise HamtransError("electrode='periodic' needs lead_cell= (the electrode's lattice period along "
                                 "the axis, Å)")
@@ -189,3 +213,29 @@ class TransportCalculator(Calculator):
 
         numbers = atoms.numbers[np.unique(electrode.orbital_atoms)]
         return electrode.fermi_level(valence_electrons(self.hamiltonian.basis.name, numbers), self.temperature)
+
+
+def _sweep_options(sweep) -> SweepOptions:
+    """``sweep`` (``None``: the defaults), checked: η finite, ≥ 0 (> 0 for Sancho–Rubio), a known lead method."""
+    if sweep is None:
+        return SweepOptions()
+    if not isinstance(sweep, SweepOptions):
+        raise ParameterError(f"TransportCalculator(sweep={shown(sweep)}): give a hamtrans.negf.SweepOptions, "
+                             "e.g. SweepOptions(eta=1e-5, lead_method='sancho-rubio')")
+    where = "TransportCalculator(sweep=...) SweepOptions"
+    number(where, "eta", sweep.eta, "eV", 0.0)
+    if sweep.lead_method not in LEAD_METHODS:
+        raise ParameterError(f"{where}(lead_method={shown(sweep.lead_method)}): give one of {', '.join(LEAD_METHODS)}")
+    if sweep.lead_method == "sancho-rubio" and not sweep.eta > 0:
+        raise ParameterError(f"{where}(lead_method='sancho-rubio', eta={sweep.eta!r}): Sancho–Rubio decimation "
+                             "needs eta > 0 (e.g. 1e-5 eV); use lead_method='eigenmode' for eta = 0")
+    integer(where, "batch_size", sweep.batch_size, 1, "energies per batched sweep")
+    return sweep
+
+
+def _electrode_source(electrode):
+    """``electrode`` if it is ``None``, ``"periodic"``, a structure or an :class:`Electrode`."""
+    if electrode is None or electrode == "periodic" or isinstance(electrode, (Atoms, Electrode)):
+        return electrode
+    raise ParameterError(f"TransportCalculator(electrode={shown(electrode)}): give None (the device's own end "
+                         "cells), 'periodic', an electrode structure (ase.Atoms) or a hamtrans.negf.Electrode")

@@ -1,8 +1,8 @@
-"""KMC trajectory file: append-only HDF5 that survives a crash and resumes where it stopped.
+"""KMC trajectory file: HDF5 that is complete after every frame and resumes where a run stopped.
 
 Layout (format ``hamtrans-kmc-trajectory`` version 2)::
 
-    attrs     format, version, settings (JSON), frames (number of COMPLETE frames)
+    attrs     format, version, settings (JSON), frames (number of frames)
     pristine/ numbers, positions (Å), cell (Å), pbc, region, oxygen_atoms: the fixed lattice
     frames/NNNNNN/
         occupied (n_sites,) bool, ions (n_interstitials,) bool
@@ -10,20 +10,31 @@ Layout (format ``hamtrans-kmc-trajectory`` version 2)::
                rng_state (JSON), reservoir (O ions in the active electrode),
                extra (JSON: heating loop and filament metrics of the frame)
 
-A frame is written, flushed, and only then counted in ``attrs['frames']``; a frame
-group beyond that count (a crash while writing it) is discarded on resume.
+Guarantee: the file under its own name is always a complete trajectory, whatever
+instant the process is killed at (SIGKILL included). HDF5 updates in place are not
+crash-safe (a kill during a write leaves a file HDF5 cannot open, or a frame count
+that names a frame that is not there), so nothing is ever written in place: the
+file is created as ``<name>.partial`` and every :meth:`TrajectoryWriter.append`
+copies the file to ``<name>.partial``, adds the frame there, flushes it to disk and
+renames it over the file (:func:`~hamtrans.atomic_files.atomic_write`). A kill
+loses at most the frame being appended and leaves at most a stale ``.partial``,
+which the next writer deletes. Each append costs one copy of the file (~3 KB per
+frame of a 36-site lattice). A frame group beyond ``attrs['frames']`` is not a
+frame: it is never read and is replaced by the next append.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from hamtrans.errors import FileFormatError
+from hamtrans.atomic_files import atomic_write
+from hamtrans.errors import FileFormatError, OutputError
 from hamtrans.kmc.engine import KMCState
 from hamtrans.kmc.lattice import OxideLattice
 
@@ -43,75 +54,102 @@ class TrajectoryWriter:
     settings
         JSON-able run settings (barriers, seed, voltages ...), stored with the file.
     resume
-        Keep the complete frames of an existing file (:attr:`last_state` restores the run).
+        Keep the frames of an existing file (:meth:`last_state` restores the run).
+
+    Raises
+    ------
+    FileFormatError
+        A resumed file is not a readable trajectory, or was written for another lattice.
+    OutputError
+        The file cannot be written (folder not writable, file system full).
+
+    Notes
+    -----
+    No file stays open between calls: every append replaces the whole file
+    atomically (module docstring).
     """
 
     def __init__(self, path: str | os.PathLike, lattice: OxideLattice, settings: dict | None = None,
                  resume: bool = False) -> None:
         self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        if self.partial.exists():  # a copy a killed run was extending
+            self.partial.unlink()
         if resume and self.path.exists():
-            self._file = h5py.File(self.path, "a")
-            _check_format(self._file, self.path)
-            stored = self._file["pristine/oxygen_atoms"][()]
-            if not np.array_equal(stored, lattice.oxygen_atoms):
-                raise FileFormatError(f"{self.path} was written for another device; start a new file")
-            complete = int(self._file.attrs["frames"])
-            for name in list(self._file["frames"]):
-                if int(name) >= complete:  # written while the previous run crashed
-                    del self._file["frames"][name]
+            with _open(self.path) as handle:
+                stored = handle["pristine/oxygen_atoms"][()]
+                if not np.array_equal(stored, lattice.oxygen_atoms):
+                    raise FileFormatError(f"{self.path} was written for another device; start a new file")
+                self._frames = int(handle.attrs["frames"])
+                self._settings = str(handle.attrs["settings"])
         else:
-            self._file = h5py.File(self.path, "w")
-            self._file.attrs.update(format=FORMAT, version=VERSION, settings=json.dumps(settings or {}), frames=0)
-            pristine = self._file.create_group("pristine")
-            atoms = lattice.pristine
-            pristine["numbers"] = atoms.numbers
-            pristine["positions"] = atoms.positions
-            pristine["cell"] = atoms.cell.array
-            pristine["pbc"] = atoms.pbc
-            pristine["region"] = atoms.arrays["region"]
-            pristine["oxygen_atoms"] = lattice.oxygen_atoms
-            self._file.create_group("frames")
-            self._file.flush()
+            self._settings = json.dumps(settings or {})
+            self._write(lambda partial: _create(partial, lattice, self._settings))
+            self._frames = 0
 
     def __len__(self) -> int:
-        return int(self._file.attrs["frames"])
+        return self._frames
 
     @property
     def settings(self) -> str:
         """The run settings stored with the file (JSON)."""
-        return str(self._file.attrs["settings"])
+        return self._settings
 
     def append(self, state: KMCState, voltage: float, current: float = float("nan"), extra: dict | None = None) -> None:
-        """Write one frame and flush it; it counts only once fully on disk (``extra``: JSON-able frame data)."""
+        """Add one frame (``extra``: JSON-able frame data); the file is replaced only once it is complete.
+
+        Raises
+        ------
+        OutputError
+            The new file could not be written; the file keeps its previous frames.
+        """
         index = len(self)
-        group = self._file["frames"].create_group(f"{index:06d}")
-        group["occupied"] = state.occupied
-        group["ions"] = state.ions
-        group.attrs.update(time=state.time, voltage=float(voltage), events=state.events, current=float(current),
-                           rng_state=json.dumps(state.rng_state), reservoir=int(state.reservoir),
-                           extra=json.dumps(extra or {}))
-        self._file.flush()
-        self._file.attrs["frames"] = index + 1
-        self._file.flush()
+
+        def write(partial: Path) -> None:
+            shutil.copyfile(self.path, partial)
+            with h5py.File(partial, "r+") as handle:
+                frames = handle["frames"]
+                name = f"{index:06d}"
+                if name in frames:  # a group beyond the frame count is no frame
+                    del frames[name]
+                group = frames.create_group(name)
+                group["occupied"] = state.occupied
+                group["ions"] = state.ions
+                group.attrs.update(time=state.time, voltage=float(voltage), events=state.events,
+                                   current=float(current), rng_state=json.dumps(state.rng_state),
+                                   reservoir=int(state.reservoir), extra=json.dumps(extra or {}))
+                handle.attrs["frames"] = index + 1
+
+        self._write(write)
+        self._frames = index + 1
 
     def last_state(self) -> tuple[KMCState, float] | None:
-        """``(state, voltage)`` of the last complete frame, or ``None`` for an empty file."""
+        """``(state, voltage)`` of the last frame, or ``None`` for an empty file."""
         if len(self) == 0:
             return None
-        group = self._file["frames"][f"{len(self) - 1:06d}"]
-        state = KMCState(group["occupied"][()].astype(bool), group["ions"][()].astype(bool),
-                         float(group.attrs["time"]), np.asarray(group.attrs["events"], dtype=np.int64),
-                         json.loads(group.attrs["rng_state"]), int(group.attrs["reservoir"]))
-        return state, float(group.attrs["voltage"])
+        with _open(self.path) as handle:
+            group = _frame(handle, len(self) - 1, self.path)
+            state = KMCState(group["occupied"][()].astype(bool), group["ions"][()].astype(bool),
+                             float(group.attrs["time"]), np.asarray(group.attrs["events"], dtype=np.int64),
+                             json.loads(group.attrs["rng_state"]), int(group.attrs["reservoir"]))
+            return state, float(group.attrs["voltage"])
 
     def close(self) -> None:
-        self._file.close()
+        """Nothing to close: no file stays open between appends."""
 
     def __enter__(self) -> "TrajectoryWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _write(self, write) -> None:
+        """Write the whole file through ``write(partial)`` and rename it over :attr:`path`."""
+        try:
+            atomic_write(self.path, write, self.partial)
+        except OutputError as exc:
+            kept = f"; a rerun resumes after its {len(self)} frames" if self.path.exists() else ""
+            raise OutputError(f"KMC trajectory: {exc}{kept}") from None
 
 
 def frame_record(state: KMCState, voltage: float, current: float, extra: dict | None = None) -> dict:
@@ -123,17 +161,54 @@ def frame_record(state: KMCState, voltage: float, current: float, extra: dict | 
 
 
 def read_frames(path: str | os.PathLike) -> list[dict]:
-    """Complete frames of a trajectory: time, voltage, events, current, occupied, ions."""
-    with h5py.File(path, "r") as handle:
-        _check_format(handle, path)
+    """Frames of a trajectory: time, voltage, events, current, occupied, ions, reservoir and the extra data."""
+    with _open(path) as handle:
         frames = []
         for k in range(int(handle.attrs["frames"])):
-            group = handle["frames"][f"{k:06d}"]
+            group = _frame(handle, k, path)
             state = KMCState(group["occupied"][()], group["ions"][()], float(group.attrs["time"]),
                              np.asarray(group.attrs["events"]), reservoir=int(group.attrs["reservoir"]))
             frames.append(frame_record(state, group.attrs["voltage"], group.attrs["current"],
                                        json.loads(group.attrs["extra"])))
         return frames
+
+
+def _create(path: Path, lattice: OxideLattice, settings: str) -> None:
+    """A trajectory with the pristine lattice and no frames."""
+    with h5py.File(path, "w") as handle:
+        handle.attrs.update(format=FORMAT, version=VERSION, settings=settings, frames=0)
+        pristine = handle.create_group("pristine")
+        atoms = lattice.pristine
+        pristine["numbers"] = atoms.numbers
+        pristine["positions"] = atoms.positions
+        pristine["cell"] = atoms.cell.array
+        pristine["pbc"] = atoms.pbc
+        pristine["region"] = atoms.arrays["region"]
+        pristine["oxygen_atoms"] = lattice.oxygen_atoms
+        handle.create_group("frames")
+
+
+def _open(path) -> h5py.File:
+    """``path`` opened read-only, checked to be a trajectory of this version."""
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise FileFormatError(f"{path} cannot be read as an HDF5 file ({exc}): it is no complete KMC trajectory; "
+                              "delete it to start the sweep again, or choose another output.directory") from None
+    try:
+        _check_format(handle, path)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def _frame(handle: h5py.File, index: int, path) -> h5py.Group:
+    try:
+        return handle["frames"][f"{index:06d}"]
+    except KeyError:
+        raise FileFormatError(f"{path} counts {int(handle.attrs['frames'])} frames but frame {index} is missing: the "
+                              "file is damaged; delete it to start the sweep again") from None
 
 
 def _check_format(handle: h5py.File, path) -> None:

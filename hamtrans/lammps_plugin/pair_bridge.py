@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from ase.data import atomic_numbers, chemical_symbols
 
+from hamtrans.errors import UnknownElementError
 from hamtrans.models.model_file import load_potential
 from hamtrans.models.staged import evaluate_staged
 
@@ -28,17 +29,19 @@ def species_of_types(elements: list[str], model_species: tuple[int, ...]) -> np.
 
     Raises
     ------
-    ValueError
+    UnknownElementError
         An element symbol is unknown, or the model does not handle that element.
     """
     table = np.full(len(elements) + 1, -1, dtype=np.int64)
     for atom_type, symbol in enumerate(elements, start=1):
         number = atomic_numbers.get(symbol, 0)
         if number == 0:
-            raise ValueError(f"unknown element '{symbol}' for atom type {atom_type}")
+            raise UnknownElementError(f"unknown element '{symbol}' for atom type {atom_type}: give element symbols "
+                                      "(N, O, Ti, Hf ...), one per atom type")
         if number not in model_species:
             known = " ".join(chemical_symbols[z] for z in model_species)
-            raise ValueError(f"element {symbol} (atom type {atom_type}) is not in the model, which has: {known}")
+            raise UnknownElementError(f"element {symbol} (atom type {atom_type}) is not in the model, which has: "
+                                      f"{known}")
         table[atom_type] = model_species.index(number)
     return table
 

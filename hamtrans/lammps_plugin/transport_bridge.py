@@ -16,7 +16,9 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from hamtrans.atomic_files import check_output_file
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
+from hamtrans.lammps_plugin.pair_bridge import species_of_types
 from hamtrans.negf import SweepOptions, cupy_available
 
 HEADER = ("# hamtrans/transport: Landauer current and transmission summary\n"
@@ -73,12 +75,22 @@ class TransportBridge:
         ``basis`` (sub-basis name or ``None``), ``leads`` (``"own"`` or ``"periodic"``),
         ``lead_cell`` (Å, periodic leads), ``points`` (uniform current grid; 0: adaptive),
         ``lead_method``.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a folder, or its folder is missing or not writable.
+    ParameterError, FileFormatError
+        A setting :class:`~hamtrans.calculators.TransportCalculator` refuses, or a model
+        file that is missing or no Hamiltonian model.
     """
 
     def __init__(self, model: str, axis: str, bias: float, temperature: float, fermi: float, tolerance: float,
                  eta: float, energies: tuple[float, float, int] | None, path: str | None,
                  options: dict | None = None) -> None:
         torch.set_num_threads(1)
+        if path is not None:
+            check_output_file(path, [("model file", model)], "file")
         options = options or {}
         periodic = options.get("leads", "own") == "periodic"
         fermi_level = None if math.isnan(fermi) else fermi
@@ -92,6 +104,7 @@ class TransportBridge:
             sweep=SweepOptions(eta=eta, lead_method=options.get("lead_method", "eigenmode"),
                                backend="cupy" if cupy_available() else "numpy"))  # the GPU when there is one
         fermi = f"{fermi} eV" if fermi_level is not None else "from the leads' bands"
+        self.species = tuple(int(z) for z in self.calculator.hamiltonian.predictor.config.species)
         self.file = None
         if path is not None:
             self.file = open(path, "w")
@@ -100,7 +113,14 @@ class TransportBridge:
 
     def evaluate(self, step: int, time: float, table: memoryview, elements: list[str], h: tuple[float, ...],
                  boxlo: tuple[float, float, float], pbc: tuple[int, int, int]) -> float:
-        """Current (A) of the gathered structure; appends ``step time current`` and the T(E) summary."""
+        """Current (A) of the gathered structure; appends ``step time current`` and the T(E) summary.
+
+        Raises
+        ------
+        UnknownElementError
+            An element of ``elements`` is no element symbol or not one of the model's.
+        """
+        species_of_types(elements, self.species)
         atoms = snapshot(table, elements, h, boxlo, pbc)
         current = float(self.calculator.get_property("current", atoms))
         if self.relative_grid is not None:  # around this snapshot's Fermi level (periodic leads: from their bands)

@@ -51,8 +51,12 @@ def write_current_json(path: Path, result: CurrentResult | KPointCurrent | None,
 
 
 def plot_transmission(path: Path, energies: np.ndarray, transmission: np.ndarray, fermi_level: float,
-                      window: tuple[float, float] | None, title: str = "") -> None:
-    """Log-scale T(E − E_F) with the bias window shaded (as in the paper's Fig. 4)."""
+                      window: tuple[float, float] | None, title: str = "", resolved: np.ndarray | None = None) -> None:
+    """Log-scale T(E − E_F) with the bias window shaded (as in the paper's Fig. 4).
+
+    ``resolved`` ``(n_k, n_E)``: the transmission at each transverse k-point, drawn thin
+    behind the k-average ``transmission``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,7 +64,11 @@ def plot_transmission(path: Path, energies: np.ndarray, transmission: np.ndarray
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=120)
     floor = max(transmission[transmission > 0].min(initial=1e-12) * 0.5, 1e-16) if np.any(transmission > 0) else 1e-16
-    ax.semilogy(energies - fermi_level, np.clip(transmission, floor, None), lw=1.2, color="tab:blue")
+    for k, curve in enumerate([] if resolved is None else resolved):
+        ax.semilogy(energies - fermi_level, np.clip(curve, floor, None), lw=0.6, color="tab:gray", alpha=0.6,
+                    label="each k-point" if k == 0 else None)
+    ax.semilogy(energies - fermi_level, np.clip(transmission, floor, None), lw=1.2, color="tab:blue",
+                label=None if resolved is None else "k-average")
     ax.axvline(0.0, color="k", lw=0.8, ls="--", label="$E_F$")
     if window is not None and window[0] != window[1]:
         ax.axvspan(min(window) - fermi_level, max(window) - fermi_level, color="tab:orange", alpha=0.25,

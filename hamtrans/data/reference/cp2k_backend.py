@@ -15,14 +15,22 @@ unambiguous cell, :func:`~hamtrans.data.reference.images.check_unique_images`); 
 partly periodic one (a wire, ``pbc=(True, False, False)``) runs fully periodic in
 its vacuum and is imported along its periodic axes only, the images along the open
 axes folded in (transverse Γ); a non-periodic one runs with the MT Poisson solver.
+
+A killed run loses only the structure in flight: on Linux CP2K is started with
+``PR_SET_PDEATHSIG`` so it dies with the hamtrans process (``kill -9`` included)
+instead of running on unattended, and an attempt directory is emptied before it is
+used, so a resumed run never reads files of the killed one.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +49,8 @@ from hamtrans.errors import Cp2kError, StructureError
 
 #: Project name of every run (prefix of CP2K's output files).
 PROJECT = "ref"
+#: ``prctl`` option: the signal a process gets when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 _INSTALL_HINT = "install CP2K 2023.1 with `apt-get install cp2k` (binary cp2k.psmp), or set 'executable' in the CP2K settings"
 
 
@@ -167,7 +177,8 @@ class Cp2kReference:
         command = self.command(directory)
         log = directory / "cp2k.log"
         with open(log, "w") as handle:
-            code = subprocess.run(command, cwd=directory, stdout=handle, stderr=subprocess.STDOUT, env=env).returncode
+            code = subprocess.run(command, cwd=directory, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                  preexec_fn=_die_with_parent(os.getpid())).returncode
         if code != 0:
             tail = [line for line in (log.read_text(errors="replace") + _tail(directory / f"{PROJECT}.out")).splitlines()
                     if line.strip()][-12:]
@@ -291,6 +302,20 @@ class Cp2kReference:
         return matrices_to_record(atoms, matrices["KS"], matrices["S"], self.basis, self.cutoff, self.image_range,
                                   gamma=False, source=self.orbital_source, cp2k_positions=cp2k_positions,
                                   sources=(sources["KS"], sources["S"]))
+
+
+def _die_with_parent(parent: int):
+    """``preexec_fn`` that makes the child get SIGKILL when process ``parent`` dies (Linux; ``None`` elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
 
 
 def _tail(path: Path, lines: int = 8) -> str:
