@@ -556,7 +556,10 @@ def cmd_demo(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hamtrans import __version__
+
     parser = argparse.ArgumentParser(prog="hamtrans", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"hamtrans {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("reference", help="reference dataset from structure files (GFN1-xTB by tblite, or DFT by CP2K)")

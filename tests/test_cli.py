@@ -147,3 +147,13 @@ def test_import_eth_folder(tmp_path):
         t = orbital_transform(h.basis, atoms.numbers, "cp2k").toarray()
         expected = t @ m @ t.T * Hartree
         np.testing.assert_allclose(h.to_sparse().toarray(), expected, atol=1e-8)
+
+
+def test_version_option_prints_the_package_version(capsys):
+    import hamtrans
+    from hamtrans.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hamtrans {hamtrans.__version__}"
