@@ -581,12 +581,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reference)
 
     p = sub.add_parser("build-device", help="write a TiN|HfO2|Ti|TiN VCM device (extxyz)")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--cross-section", type=float, nargs=2, metavar=("Y", "Z"), help="Å, rounded to TiN cells (4.24 Å)")
-    for name in ("electrode_length", "oxide_length", "ti_length", "vacancy_fraction", "filament_radius", "gap_length"):
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=float)
-    p.add_argument("--vacancies", choices=["none", "random", "filament", "broken"])
-    p.add_argument("--seed", type=int)
+    p.add_argument("-o", "--output", required=True, help="output structure file (extxyz)")
+    from hamtrans.data.structures import DeviceSpec
+
+    defaults = DeviceSpec()
+    p.add_argument("--cross-section", type=float, nargs=2, metavar=("Y", "Z"),
+                   help=f"Å, rounded to TiN cells (4.24 Å); default {defaults.cross_section[0]:g} "
+                        f"{defaults.cross_section[1]:g}")
+    meaning = {"electrode_length": "Å of TiN at each end, rounded to TiN cells", "oxide_length": "Å of HfO2",
+               "ti_length": "Å of the Ti layer (0: TiN | HfO2 | TiN)", "vacancy_fraction": "fraction of O removed "
+               "(random vacancies)", "filament_radius": "Å, radius of the filament's vacancy cylinder",
+               "gap_length": "Å of the broken filament's gap", "vacuum": "Å added in y and z (a nanowire; 0: periodic)"}
+    for name, text in meaning.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=float,
+                       help=f"{text}; default {getattr(defaults, name):g}")
+    p.add_argument("--vacancies", choices=["none", "random", "filament", "broken"],
+                   help=f"vacancy pattern; default {defaults.vacancies}")
+    p.add_argument("--seed", type=int, help=f"random seed of vacancies and amorphisation; default {defaults.seed}")
     p.set_defaults(func=cmd_build_device)
 
     for name, func, helptext in (("import-cp2k", cmd_import_cp2k, "CP2K KS/S .csr files -> dataset"),

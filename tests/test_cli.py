@@ -157,3 +157,18 @@ def test_version_option_prints_the_package_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"hamtrans {hamtrans.__version__}"
+
+
+def test_build_device_help_gives_units_and_defaults_and_vacuum_makes_a_wire(tmp_path, capsys):
+    from ase.io import read
+
+    from hamtrans.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["build-device", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Å of HfO2; default 10" in text and "default random" in text and "0: periodic); default 0" in text
+    out = tmp_path / "wire.extxyz"
+    assert main(["build-device", "-o", str(out), "--cross-section", "4.24", "4.24", "--oxide-length", "5",
+                 "--electrode-length", "4.24", "--ti-length", "0", "--vacuum", "6"]) == 0
+    assert read(out).cell.lengths()[1] == pytest.approx(4.24 + 6.0)
