@@ -494,13 +494,22 @@ def cmd_predict(args) -> None:
     else:
         _dataset_output(args.output, inputs)
     predictor = load_model(args.model)
+    basis = predictor.basis
+    if args.basis is not None:
+        from hamtrans.data.basis import OrbitalBasis
+
+        basis = OrbitalBasis.named(args.basis)
+        for z in predictor.config.species:
+            basis.orbitals_within(predictor.basis, int(z))  # refuses a basis that is not a sub-basis
     atoms = read_structure(args.structure)
     h, s, cost = predictor.timed_predict(atoms, device=args.device)
+    if args.basis is not None:
+        h, s = h.restricted(basis), s.restricted(basis)
     out = Path(args.output)
     if args.format == "csr":
         write_csr_folder(out, atoms, h, s)
     else:
-        with DatasetWriter(out, predictor.basis, {"source": "hamtrans-model", "model": str(args.model)}) as writer:
+        with DatasetWriter(out, basis, {"source": "hamtrans-model", "model": str(args.model)}) as writer:
             writer.append(Record(atoms, h, s, source="hamtrans-model", name=Path(args.structure).stem))
     print(f"{len(atoms)} atoms, {h.n_orbitals} orbitals, {h.graph.n_edges} blocks: {cost['seconds']:.2f} s, "
           f"peak memory {cost['peak_memory_MiB']:.0f} MiB -> {out}")
@@ -662,6 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="dataset", choices=["dataset", "csr"],
                    help="csr: structure.xyz + H.csr + S.csr (1-based upper triangle, Hartree, CP2K orbital order)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--basis", default=None,
+                   help="write H and S in this sub-basis of the model's (e.g. gfn1-xtb-compact for transport; "
+                        "default: the model's basis)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="errors of a trained model on a dataset")

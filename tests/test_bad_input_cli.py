@@ -641,3 +641,17 @@ def test_unwritable_folder_during_a_run_keeps_the_records(tmp_path, monkeypatch)
     monkeypatch.undo()
     with DatasetWriter(tmp_path / "d.h5", basis, resume=True) as resumed:
         assert len(resumed) == 1
+
+
+def test_predict_writes_a_sub_basis_and_refuses_one_that_is_not(tmp_path, mol, capsys):
+    from hamtrans.data.formats import Dataset
+
+    full, compact = tmp_path / "full.h5", tmp_path / "compact.h5"
+    assert main(["predict", "vcm-gfn1", str(mol), "-o", str(full)]) == 0
+    assert main(["predict", "vcm-gfn1", str(mol), "-o", str(compact), "--basis", "gfn1-xtb-compact"]) == 0
+    with Dataset(full) as a, Dataset(compact) as b:
+        whole, part = a[0].hamiltonian, b[0].hamiltonian
+        assert b.basis.name == "gfn1-xtb-compact" and part.n_orbitals < whole.n_orbitals
+        np.testing.assert_allclose(whole.restricted(b.basis).onsite, part.onsite)
+    capsys.readouterr()
+    fails(["predict", "vcm-gfn1", mol, "-o", tmp_path / "x.h5", "--basis", "szv-molopt-sr-gth"], capsys, "szv")
