@@ -119,3 +119,23 @@ def test_separate_electrode_and_sub_basis_in_the_calculators(predictor):
     np.testing.assert_allclose(compact.get_property("hamiltonian", wire).toarray(), full[np.ix_(keep, keep)], atol=1e-12)
     with pytest.raises(HamtransError, match="not a sub-basis"):
         HamiltonianCalculator(model=predictor, basis="szv-molopt-sr-gth")
+
+
+def test_reference_for_a_model_uses_its_block_cutoff_and_basis():
+    from ase import Atoms
+
+    from hamtrans.calculators import HamiltonianCalculator
+    from hamtrans.errors import ParameterError
+
+    atoms = Atoms("HfO2", positions=[[0, 0, 0], [1.9, 0.2, 0], [-0.3, 1.9, 0.4]])
+    atoms.center(vacuum=6.0)
+    model = HamiltonianCalculator(model="vcm-gfn1", basis="gfn1-xtb-compact")
+    reference = HamiltonianCalculator.reference_for(model)
+    assert reference.generator.cutoff == model.predictor.config.block_cutoff
+    h_model, h_ref = model.get_property("hamiltonian", atoms), reference.get_property("hamiltonian", atoms)
+    assert h_model.shape == h_ref.shape and reference.basis.name == "gfn1-xtb-compact"
+    assert model.blocks[0].graph.n_edges == reference.blocks[0].graph.n_edges
+    with pytest.raises(ParameterError, match="the model's cutoff is 4.5"):
+        HamiltonianCalculator.reference_for(model, cutoff=5.0)
+    with pytest.raises(ParameterError, match="of a model"):
+        HamiltonianCalculator.reference_for(reference)

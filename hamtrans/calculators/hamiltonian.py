@@ -94,6 +94,32 @@ class HamiltonianCalculator(CheckedCalculator):
                                                                reference_options, valid))
             self.basis = self.generator.basis
 
+    @classmethod
+    def reference_for(cls, model_calculator: "HamiltonianCalculator", reference: str = "gfn1-xtb",
+                      **reference_options) -> "HamiltonianCalculator":
+        """The reference calculator to compare a model calculator with: the model's block cutoff and basis.
+
+        A model predicts blocks within its ``block_cutoff`` in its (sub-)basis; a reference with
+        another cutoff or basis has other blocks, and ``H_model − H_ref`` then measures the
+        difference of the settings, not the model's error. ``reference_options`` may add
+        TBLiteReference settings (``image_range``, ...) but not change those two.
+
+        Raises
+        ------
+        ParameterError
+            ``model_calculator`` is not a model calculator, or ``reference_options`` sets another
+            ``cutoff`` or ``basis``.
+        """
+        if not isinstance(model_calculator, HamiltonianCalculator) or model_calculator.predictor is None:
+            raise ParameterError("reference_for needs a HamiltonianCalculator of a model (model=...)")
+        matched = {"cutoff": float(model_calculator.predictor.config.block_cutoff),
+                   "basis": model_calculator.basis.name}
+        for key, value in matched.items():
+            if key in reference_options and reference_options[key] != value:
+                raise ParameterError(f"reference_for(..., {key}={reference_options[key]!r}): the model's {key} is "
+                                     f"{value!r}; a reference with another {key} has other blocks, so leave it out")
+        return cls(reference=reference, reference_options={**reference_options, **matched})
+
     def calculate(self, atoms=None, properties=("hamiltonian",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
         if self.predictor is not None:
