@@ -244,5 +244,5 @@ def test_bad_grid_option():
     device = Device.from_matrices(*chain(8))
     with pytest.raises(HamtransError, match="unknown grid"):
         current(device, 0.1, grid="log")
-    with pytest.raises(TypeError, match="unknown sweep option"):
+    with pytest.raises(HamtransError, match="unknown sweep option"):
         transmission(device, [0.1], etaa=1e-3)

@@ -91,7 +91,7 @@ class OrbitalBasis:
                 raise UnknownElementError(f"basis '{self.name}': '{symbol}' is not an element symbol")
             ls = tuple(int(l) for l in ls)
             if not ls or min(ls) < 0:
-                raise ValueError(f"basis '{self.name}': element {symbol} needs at least one shell with l >= 0")
+                raise HamtransError(f"basis '{self.name}': element {symbol} needs at least one shell with l >= 0")
             clean[symbol] = ls
         object.__setattr__(self, "shells", dict(sorted(clean.items(), key=lambda kv: atomic_numbers[kv[0]])))
 

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from hamtrans.data.basis import OrbitalBasis
+from hamtrans.errors import HamtransError
 
 #: Cyclic axis permutation with ``P @ (x, y, z) = (y, z, x)``; proper rotation.
 AXIS_CYCLE = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
@@ -79,7 +80,7 @@ def wigner_d(l: int, rotation: np.ndarray) -> np.ndarray:
 
     rotation = np.asarray(rotation, dtype=np.float64)
     if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-10) or np.linalg.det(rotation) < 0:
-        raise ValueError("wigner_d needs a proper rotation matrix (orthogonal, det +1)")
+        raise HamtransError("wigner_d needs a proper rotation matrix (orthogonal, det +1)")
     points = torch.as_tensor(_SAMPLE_DIRECTIONS)
     y = o3.spherical_harmonics(l, points, normalize=True)
     y_rotated = o3.spherical_harmonics(l, points @ torch.as_tensor(rotation).T, normalize=True)
@@ -108,7 +109,7 @@ def source_to_internal(source: str, l: int) -> np.ndarray:
         Orthogonal matrix, shape ``(2l + 1, 2l + 1)``.
     """
     if source not in SOURCE_ORDERS:
-        raise KeyError(f"unknown orbital-order source '{source}'; known: {', '.join(SOURCE_ORDERS)}")
+        raise HamtransError(f"unknown orbital-order source '{source}'; known: {', '.join(SOURCE_ORDERS)}")
     order, signs = SOURCE_ORDERS[source].get(l, (tuple(range(2 * l + 1)), (1,) * (2 * l + 1)))
     q = np.zeros((2 * l + 1, 2 * l + 1))
     q[np.arange(2 * l + 1), order] = signs

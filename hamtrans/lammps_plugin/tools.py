@@ -16,6 +16,8 @@ import numpy as np
 from ase import Atoms
 from ase.io import write
 
+from hamtrans.errors import HamtransError
+
 #: LAMMPS ``units metal`` pressure unit per eV/Å³ (its ``nktv2p``, CODATA 2010 as LAMMPS uses it).
 BAR_PER_EV_A3 = 1.6021765e6
 
@@ -70,7 +72,7 @@ def write_data(path: str | os.PathLike, atoms: Atoms, elements: list[str]) -> Pa
     """
     cell = atoms.cell.array
     if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
-        raise ValueError("cell not in LAMMPS orientation: use atoms.set_cell(atoms.cell.standard_form()[0], "
+        raise HamtransError("cell not in LAMMPS orientation: use atoms.set_cell(atoms.cell.standard_form()[0], "
                          "scale_atoms=True)")
     write(path, atoms, format="lammps-data", specorder=list(elements), masses=True, units="metal")
     return Path(path)

@@ -34,7 +34,7 @@ from ase.units import Bohr, Hartree
 from scipy.special import erf
 
 from hamtrans.data.blocks import BlockSparseMatrix
-from hamtrans.errors import StructureError
+from hamtrans.errors import HamtransError, StructureError
 
 #: Coulomb constant e²/(4πε₀) in eV·Å.
 COULOMB_CONSTANT = Hartree * Bohr
@@ -64,9 +64,9 @@ def electron_potential(atoms: Atoms, charges: np.ndarray, width: float) -> np.nd
     """
     charges = np.asarray(charges, dtype=np.float64)
     if charges.ndim not in (1, 2) or charges.shape[0] != len(atoms):
-        raise ValueError(f"{len(charges)} charges given for {len(atoms)} atoms")
+        raise HamtransError(f"{len(charges)} charges given for {len(atoms)} atoms")
     if width <= 0:
-        raise ValueError(f"Gaussian charge width must be positive, not {width} Å")
+        raise HamtransError(f"Gaussian charge width must be positive, not {width} Å")
     pbc = np.asarray(atoms.pbc, dtype=bool)
     if pbc.all():
         potential = _ewald(atoms, charges, width)

@@ -51,6 +51,7 @@ from torch import nn
 
 from hamtrans.config import ConfigError
 from hamtrans.data.basis import OrbitalBasis
+from hamtrans.errors import HamtransError
 from hamtrans.models.block_head import BlockCoupling
 from hamtrans.models.equivariant import (DTYPES, ModelConfigMixin, ProductThenLinear, channelwise_tensor_product,
                                          default_dtype)
@@ -374,7 +375,7 @@ class HamiltonianModel(nn.Module):
 
     def _charges(self, h: torch.Tensor) -> torch.Tensor:
         if not self.config.electrostatics:
-            raise ValueError("this model has no charges: it was built with electrostatics off")
+            raise HamtransError("this model has no charges: it was built with electrostatics off")
         return self.charge_head(h)[:, 0]
 
     def _blocks(self, inputs: ModelInputs, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

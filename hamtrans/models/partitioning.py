@@ -23,7 +23,7 @@ from ase import Atoms
 
 from hamtrans.data.blocks import BlockLayout
 from hamtrans.data.graphs import AtomGraph
-from hamtrans.errors import StructureError
+from hamtrans.errors import HamtransError, StructureError
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def slice_structure(atoms: Atoms, graph: AtomGraph, axis: int = 0, width: float 
     Non-empty slabs in order along the axis.
     """
     if width <= 0 or halo < 0:
-        raise ValueError(f"slab width must be > 0 and halo ≥ 0 (got {width}, {halo})")
+        raise HamtransError(f"slab width must be > 0 and halo ≥ 0 (got {width}, {halo})")
     cell = atoms.cell.array
     periodic = bool(atoms.pbc[axis])
     if periodic:

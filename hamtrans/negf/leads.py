@@ -46,7 +46,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from hamtrans.errors import LeadError
+from hamtrans.errors import HamtransError, LeadError
 from hamtrans.negf.backend import Backend, get_backend
 
 Side = Literal["left", "right"]
@@ -209,7 +209,7 @@ def lead_couplings(lead: Lead, z: np.ndarray, side: Side, backend: Backend | Non
         return a0, forward, backward
     if side == "left":
         return a0, backward, forward
-    raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    raise HamtransError(f"side must be 'left' or 'right', not {side!r}")
 
 
 # -- eigenmode method ----------------------------------------------------------------

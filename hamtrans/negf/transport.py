@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hamtrans.errors import HamtransError
+from hamtrans.errors import HamtransError, ParameterError
 from hamtrans.negf.backend import Backend, get_backend
 from hamtrans.negf.bias import biased_device
 from hamtrans.negf.device import Device
@@ -68,7 +68,7 @@ def _options(options: SweepOptions | None, overrides: dict) -> SweepOptions:
     options = options or SweepOptions()
     unknown = set(overrides) - set(SweepOptions.__dataclass_fields__)
     if unknown:
-        raise TypeError(f"unknown sweep option(s) {sorted(unknown)}; valid: {sorted(SweepOptions.__dataclass_fields__)}")
+        raise ParameterError(f"unknown sweep option(s) {sorted(unknown)}; valid: {sorted(SweepOptions.__dataclass_fields__)}")
     return SweepOptions(**{**options.__dict__, **overrides})
 
 
