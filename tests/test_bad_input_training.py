@@ -408,7 +408,7 @@ def test_training_killed_at_random_times_resumes_to_a_valid_model(potential_data
     While the run goes on the checkpoint is read again and again: an atomic write is never seen
     half done. The resumed run ends with the model an uninterrupted run gives.
     """
-    epochs = 25
+    epochs = 60  # ~6 s of training on an idle core: both kills land inside the run
     out = tmp_path / "run"
     raw = tiny_potential(potential_data, out, epochs=epochs, batch_size=1, checkpoint_every=1)
     config = write_yaml(raw, tmp_path / "c.yaml")
@@ -422,7 +422,7 @@ def test_training_killed_at_random_times_resumes_to_a_valid_model(potential_data
             process = subprocess.Popen(argv + (["--resume"] if attempt else []), cwd=ROOT, env=env,
                                        stdout=subprocess.DEVNULL, stderr=stderr)
         started = last_step
-        delay = rng.uniform(0.05, 1.5)
+        delay = rng.uniform(0.05, 1.0)
         deadline, kill_at = time.monotonic() + 120, None
         while process.poll() is None and time.monotonic() < deadline:
             if (out / "checkpoint.pt").exists():
@@ -436,9 +436,11 @@ def test_training_killed_at_random_times_resumes_to_a_valid_model(potential_data
                 break
             time.sleep(0.005)
         process.wait(timeout=30)
-        assert kill_at is not None, f"attempt {attempt}: no new checkpoint within 120 s: {log.read_text()[-3000:]}"
         assert process.returncode in (0, -signal.SIGKILL), log.read_text()[-3000:]  # killed, or done before
         step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
+        # a run that finished between two polls was not killed but still made progress
+        assert kill_at is not None or (process.returncode == 0 and step > started), \
+            f"attempt {attempt}: no new checkpoint within 120 s: {log.read_text()[-3000:]}"
         assert step >= last_step, f"attempt {attempt}, kill {delay:.3f} s after a checkpoint: step {step} < {last_step}"
         _check_run_files(out)
     finished = subprocess.run(argv + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
