@@ -30,6 +30,7 @@ from hamtrans.negf.device import Device
 from hamtrans.negf.grids import trapezoid_with_error, uniform_grid
 from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, OPEN_KT, bias_window, fermi, thermal_energy
 from hamtrans.negf.leads import broadening
+from hamtrans.negf.rgf import forward_sweep
 from hamtrans.negf.sweep import map_energies
 from hamtrans.negf.transport import SweepOptions, _energies, _energy_batches, _grid_points, _options, _real_number
 
@@ -75,18 +76,7 @@ class BondPairs:
 def _injected_columns(m, sigma_left, sigma_right, xp) -> list:
     """``G_i,0`` of every slab ``i`` (the first block column of G), forward and backward sweep."""
     n = m.n_slabs
-    left_connected, first_column = [], []
-    for i in range(n):
-        a = m.diagonal(i)
-        if i == 0:
-            a = a - sigma_left
-        else:
-            a = a - m.lower(i - 1) @ left_connected[-1] @ m.upper(i - 1)
-        if i == n - 1:
-            a = a - sigma_right
-        g = xp.linalg.inv(a)
-        left_connected.append(g)
-        first_column.append(g if i == 0 else -(g @ (m.lower(i - 1) @ first_column[-1])))
+    left_connected, first_column = forward_sweep(m, sigma_left, sigma_right, xp)
     columns = [None] * n
     g_diag, columns[-1] = left_connected[-1], first_column[-1]
     for i in range(n - 2, -1, -1):
@@ -109,12 +99,13 @@ def bond_sweep(m, sigma_left, sigma_right, pairs: BondPairs, xp) -> dict:
         values = 2 * (coupling[:, rows, cols] * spectral_transposed[:, rows, cols]).imag
         np.add.at(bond, (slice(None), pair), to_host(values) * sign)
 
+    injected = [column @ gamma for column in columns]                  # G_i,0 Γ_L, once per slab
     for i in range(m.n_slabs):
-        injected = columns[i] @ gamma
-        a_ii = injected @ columns[i].conj().swapaxes(-1, -2)           # A_L,ii
+        adjoint = columns[i].conj().swapaxes(-1, -2)
+        a_ii = injected[i] @ adjoint                                       # A_L,ii
         accumulate(m.diagonal(i), a_ii.swapaxes(-1, -2), *pairs.diagonal[i])
         if i + 1 < m.n_slabs:
-            a_next = columns[i + 1] @ gamma @ columns[i].conj().swapaxes(-1, -2)   # A_L,i+1,i
+            a_next = injected[i + 1] @ adjoint                             # A_L,i+1,i
             accumulate(m.upper(i), a_next.swapaxes(-1, -2), *pairs.upper[i])
     return {"bond": bond}
 

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from hamtrans.data.blocks import lattice_axis
 from hamtrans.errors import LeadError, MatrixError
 from hamtrans.negf.electrodes import attach_electrode
-from hamtrans.negf.lead_detection import lead_from_cells, orbital_atoms_of, principal_layers, validated_matrices
+from hamtrans.negf.lead_detection import lead_from_cells, principal_layers, sorted_along_axis
 from hamtrans.negf.leads import Lead
 from hamtrans.negf.partition import block_tridiagonal_partition, check_block_tridiagonal, coupling_pattern
 
@@ -169,12 +169,8 @@ class Device:
             :attr:`electrode_shift`.
         """
         axis = lattice_axis(axis)
-        h, s = validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
-        positions = np.asarray(orbital_positions, float)
-        atoms = orbital_atoms_of(positions) if orbital_atoms is None else np.asarray(orbital_atoms)
-        order = np.argsort(positions[:, axis], kind="stable")
-        h, s = h[order][:, order].tocsr(), s[order][:, order].tocsr()
-        positions, atoms = positions[order], atoms[order]
+        h, s, positions, atoms, order = sorted_along_axis(hamiltonian, overlap, orbital_positions, axis, orbital_atoms,
+                                                          hermitian_tolerance, threshold)
         pattern = coupling_pattern(h, s)
         x = positions[:, axis]
         mismatch, shift = None, 0.0

@@ -46,7 +46,7 @@ from scipy.spatial import cKDTree
 
 from hamtrans.errors import LeadError
 from hamtrans.data.blocks import lattice_axis
-from hamtrans.negf.lead_detection import lead_from_cells, orbital_atoms_of, principal_layers, validated_matrices
+from hamtrans.negf.lead_detection import lead_from_cells, principal_layers, sorted_along_axis
 from hamtrans.negf.leads import Lead
 from hamtrans.negf.partition import coupling_pattern
 
@@ -92,12 +92,8 @@ class Electrode:
         mean for :meth:`hamtrans.negf.Device.from_matrices`.
         """
         axis = lattice_axis(axis)
-        h, s = validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
-        positions = np.asarray(orbital_positions, float)
-        atoms = orbital_atoms_of(positions) if orbital_atoms is None else np.asarray(orbital_atoms)
-        order = np.argsort(positions[:, axis], kind="stable")
-        h, s = h[order][:, order].tocsr(), s[order][:, order].tocsr()
-        positions, atoms = positions[order], atoms[order]
+        h, s, positions, atoms, _ = sorted_along_axis(hamiltonian, overlap, orbital_positions, axis, orbital_atoms,
+                                                      hermitian_tolerance, threshold)
         x = positions[:, axis]
         outer, inner, thickness = principal_layers(
             h, s, x - x[0], positions=positions, atoms=atoms, pattern=coupling_pattern(h, s), axis=axis,

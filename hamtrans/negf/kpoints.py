@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hamtrans.data.blocks import bloch_vector, lattice_axis
+from hamtrans.data.blocks import lattice_axis
 from hamtrans.errors import HamtransError
 from hamtrans.negf.device import Device
 from hamtrans.negf.electrodes import band_fermi_level, periodic_electrodes
@@ -152,7 +152,6 @@ def kpoint_devices(hamiltonian, overlap, atoms, kpoints: TransverseKPoints, lead
                             f"periodic along all of them (pbc {tuple(bool(p) for p in atoms.pbc)})")
     devices = []
     for k in kpoints.kpoints:
-        bloch_vector(k, axis)
         k = k if np.any(k) else None  # Γ: the real folded matrices
         h, s = (m.to_sparse(axis=axis, kpoint=k) for m in (hamiltonian, overlap))
         options = dict(device_options)

@@ -41,6 +41,20 @@ def validated_matrices(hamiltonian, overlap, positions, tolerance: float, thresh
     return h, s
 
 
+def sorted_along_axis(hamiltonian, overlap, orbital_positions, axis: int, orbital_atoms, hermitian_tolerance: float,
+                      threshold: float):
+    """Validated H, S with orbitals sorted along ``axis`` (stable: an atom's orbitals stay together).
+
+    Returns ``(h, s, positions, atoms, order)``: CSR matrices, ``(N, 3)`` positions (Å) and atom
+    labels in the sorted order, and ``order[k]`` = input index of sorted orbital ``k``.
+    """
+    h, s = validated_matrices(hamiltonian, overlap, orbital_positions, hermitian_tolerance, threshold)
+    positions = np.asarray(orbital_positions, float)
+    atoms = orbital_atoms_of(positions) if orbital_atoms is None else np.asarray(orbital_atoms)
+    order = np.argsort(positions[:, axis], kind="stable")
+    return h[order][:, order].tocsr(), s[order][:, order].tocsr(), positions[order], atoms[order], order
+
+
 def orbital_atoms_of(positions: np.ndarray) -> np.ndarray:
     """Atom index per orbital from runs of identical positions (input order)."""
     new_atom = np.ones(len(positions), bool)

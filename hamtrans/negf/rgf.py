@@ -173,6 +173,27 @@ def _dagger(a):
     return a.conj().swapaxes(-1, -2)
 
 
+def forward_sweep(m: SlabMatrices, sigma_left, sigma_right, xp) -> tuple[list, list]:
+    """``(gL, G^L_·,0)``: the left-connected ``gL_i`` of every slab and its first column ``G^L_i,0``.
+
+    The last slab carries ``sigma_right`` as well, so ``gL_N−1`` is the full ``G_N−1,N−1``
+    and ``G^L_N−1,0`` the full ``G_N−1,0``: the start of every backward sweep.
+    """
+    left_connected, first_column = [], []
+    for i in range(m.n_slabs):
+        a = m.diagonal(i)
+        if i == 0:
+            a = a - sigma_left
+        else:
+            a = a - m.lower(i - 1) @ left_connected[-1] @ m.upper(i - 1)
+        if i == m.n_slabs - 1:
+            a = a - sigma_right
+        g = xp.linalg.inv(a)
+        left_connected.append(g)
+        first_column.append(g if i == 0 else -(g @ (m.lower(i - 1) @ first_column[-1])))
+    return left_connected, first_column
+
+
 def green_sweep(m: SlabMatrices, s_diagonal, s_upper, sigma_left, sigma_right, xp) -> dict:
     """Forward + backward sweep; orbital-resolved quantities in internal orbital order.
 
@@ -185,19 +206,7 @@ def green_sweep(m: SlabMatrices, s_diagonal, s_upper, sigma_left, sigma_right, x
     """
     n_slabs = m.n_slabs
     gamma_left, gamma_right = broadening(sigma_left), broadening(sigma_right)
-    # forward: left-connected gL_i and first column G^L_i,0
-    left_connected, first_column_l = [], []
-    for i in range(n_slabs):
-        a = m.diagonal(i)
-        if i == 0:
-            a = a - sigma_left
-        else:
-            a = a - m.lower(i - 1) @ left_connected[-1] @ m.upper(i - 1)
-        if i == n_slabs - 1:
-            a = a - sigma_right
-        g = xp.linalg.inv(a)
-        left_connected.append(g)
-        first_column_l.append(g if i == 0 else -(g @ (m.lower(i - 1) @ first_column_l[-1])))
+    left_connected, first_column_l = forward_sweep(m, sigma_left, sigma_right, xp)
     # backward: G_ii, G_i,i+1, G_i+1,i, first column G_i,0 and last column G_i,N−1
     n_energies = gamma_left.shape[0]
     sizes = m.sizes
