@@ -4,8 +4,9 @@ The wires of ``make_pbe_reference.py`` have polar oxide facets that put E_F insi
 oxide's O 2p band, so no vacancy pattern gives ON/OFF contrast there (docs/cp2k.md). A film
 has no facets: the cell is periodic in y and z (no vacuum), 8.48 × 4.24 Å, with the wires'
 10 Å oxide, 12.72 Å electrodes (periodic leads with 8 Å blocks see TiN only) and the same
-vacancy seeds. A filament of radius 2.0 Å in this cell is a vacancy wall along z (8 of the
-24 O of the pristine oxide), one per 8.48 Å in y; ``broken`` cuts a 3 Å gap into it (6 of 24).
+vacancy seeds (``film_mq_*``: the oxide melt-quenched first, hamtrans.data.melt_quench). A
+filament of radius 2.0 Å in this cell is a vacancy wall along z (8 of the 24 O of the
+pristine oxide), one per 8.48 Å in y; ``broken`` cuts a 3 Å gap into it (6 of 24).
 
 CP2K 2023.1, PBE, SZV-MOLOPT-SR-GTH, Monkhorst–Pack 1 × 2 × 4 with the per-image import
 (``REAL_SPACE T``), energies only (no forces), one MPI rank per process. One HDF5 file
@@ -32,7 +33,9 @@ BLOCK_CUTOFF = 8.0
 FILAMENT_RADIUS = 2.0
 FILMS = {"film_pristine_1": ("none", 1), "film_formed_1": ("filament", 3), "film_broken_1": ("broken", 5),
          "film_formed_2": ("filament", 4), "film_broken_2": ("broken", 6), "film_random_1": ("random", 1),
-         "film_random_2": ("random", 2)}
+         "film_random_2": ("random", 2),
+         # melt-quenched oxide (amorphisation="melt-quench"): one quench (seed 1), three vacancy patterns cut from it
+         "film_mq_pristine_1": ("none", 1), "film_mq_formed_1": ("filament", 1), "film_mq_broken_1": ("broken", 1)}
 #: Unseen test films (the paper's Table I: formed and broken filaments, plus the oxide without vacancies).
 TEST_FILMS = ("film_formed_1", "film_broken_1", "film_pristine_1")
 
@@ -40,9 +43,10 @@ TEST_FILMS = ("film_formed_1", "film_broken_1", "film_pristine_1")
 def film(name: str) -> "ase.Atoms":  # noqa: F821
     """The named film: periodic in x, y and z (transport along x)."""
     vacancies, seed = FILMS[name]
+    amorphisation = "melt-quench" if name.startswith("film_mq_") else "rattle"
     return build_vcm_device(DeviceSpec(cross_section=CROSS_SECTION, electrode_length=12.72, oxide_length=10.0,
                                        ti_length=0.0, filament_radius=FILAMENT_RADIUS, vacancies=vacancies, seed=seed,
-                                       vacuum=0.0))
+                                       vacuum=0.0, amorphisation=amorphisation))
 
 
 def main() -> None:

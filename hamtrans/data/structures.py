@@ -14,9 +14,13 @@ Device recipe (:func:`build_vcm_device`), transport along x, periodic in y and z
    gives a TiN | HfO2 | TiN cell.
 3. Oxygen vacancies are cut (uniformly random, a filament cylinder along x, or a
    filament with a gap).
-4. Amorphisation: seeded Gaussian displacements (σ = 0.35 Å oxide, 0.10 Å Ti)
-   then a soft-sphere relaxation that pushes apart every pair closer than its
-   minimum distance (:data:`MIN_PAIR_DISTANCE`), electrodes fixed.
+4. Amorphisation (``amorphisation="rattle"``, the default): seeded Gaussian
+   displacements (σ = 0.35 Å oxide, 0.10 Å Ti) then a soft-sphere relaxation that
+   pushes apart every pair closer than its minimum distance (:data:`MIN_PAIR_DISTANCE`),
+   electrodes fixed. ``amorphisation="melt-quench"`` (films only) melts the pristine
+   oxide and quenches it between the fixed electrodes
+   (:func:`hamtrans.data.melt_quench.melt_quench_oxide`, velocity seed ``seed + 1``),
+   then cuts the vacancies of step 3 from the amorphous oxide; the Ti layer is rattled.
 5. ``vacuum > 0`` pads y and z: a nanowire device, periodic only through its
    electrodes along x. It keeps the atom count small while every periodic width
    exceeds cutoff + image_range, so Γ-point references split exactly.
@@ -60,6 +64,7 @@ _FLUORITE = (
 _HCP = ([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 1 / 3], [0.5, 0.5, 5 / 6]], ["Ti"] * 4)
 
 VacancyMode = Literal["none", "random", "filament", "broken"]
+Amorphisation = Literal["rattle", "melt-quench"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class DeviceSpec:
     ti_rattle: float = 0.10
     vacuum: float = 0.0
     seed: int = 0
+    amorphisation: Amorphisation = "rattle"
 
     def __post_init__(self) -> None:
         for name, low, inclusive in (("electrode_length", 0.0, False), ("oxide_length", 0.0, False),
@@ -107,6 +113,11 @@ class DeviceSpec:
                 raise HamtransError(f"{name} must be two {what}, not {value!r}")
         if self.vacancies not in ("none", "random", "filament", "broken"):
             raise HamtransError(f"vacancies must be 'none', 'random', 'filament' or 'broken', not {self.vacancies!r}")
+        if self.amorphisation not in ("rattle", "melt-quench"):
+            raise HamtransError(f"amorphisation must be 'rattle' or 'melt-quench', not {self.amorphisation!r}")
+        if self.amorphisation == "melt-quench" and self.vacuum > 0:
+            raise HamtransError("amorphisation='melt-quench' needs a film (vacuum = 0): a wire's oxide would melt "
+                                "into its vacuum")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise HamtransError(f"seed must be a non-negative integer, not {self.seed!r}")
 
@@ -257,21 +268,51 @@ def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
     right[:, 0] += length
     ti[:, 0] += length
 
-    oxide, oxide_sym = _cut_vacancies(oxide, oxide_sym, spec, ly, lz, rng)
-    positions = np.concatenate([left, oxide, ti, right])
-    symbols = left_sym + oxide_sym + ti_sym + right_sym
-    region = np.repeat([0, 1, 2, 3], [len(left), len(oxide), len(ti), len(right)])
-    positions[:, 1:] += spec.vacuum / 2  # a wire sits in the middle of its vacuum
-    atoms = Atoms(symbols=symbols, positions=positions, cell=[length, ly + spec.vacuum, lz + spec.vacuum], pbc=True)
-    atoms.arrays["region"] = region
-
-    sigma = np.select([region == 1, region == 2], [spec.oxide_rattle, spec.ti_rattle], 0.0)
-    atoms.positions += rng.normal(size=positions.shape) * sigma[:, None]
-    relax_soft_spheres(atoms, movable=(region == 1) | (region == 2))
+    if spec.amorphisation == "rattle":
+        oxide, oxide_sym = _cut_vacancies(oxide, oxide_sym, spec, ly, lz, rng)
+    atoms = _assemble([(left, left_sym), (oxide, oxide_sym), (ti, ti_sym), (right, right_sym)],
+                      [length, ly + spec.vacuum, lz + spec.vacuum], spec.vacuum)
+    region = atoms.arrays["region"]
+    if spec.amorphisation == "rattle":
+        sigma = np.select([region == 1, region == 2], [spec.oxide_rattle, spec.ti_rattle], 0.0)
+        atoms.positions += rng.normal(size=atoms.positions.shape) * sigma[:, None]
+        relax_soft_spheres(atoms, movable=(region == 1) | (region == 2))
+    else:
+        atoms = _melt_quench_then_cut(atoms, spec, ly, lz, rng)
     atoms.wrap()
     atoms.info["transport_axis"] = 0
     atoms.info["device"] = json.dumps(asdict(spec))
     return atoms
+
+
+def _assemble(parts: list[tuple[np.ndarray, list[str]]], lengths: list[float], vacuum: float) -> Atoms:
+    """Left electrode, oxide, Ti, right electrode in one periodic cell, labelled by region."""
+    positions = np.concatenate([pos for pos, _ in parts])
+    positions[:, 1:] += vacuum / 2  # a wire sits in the middle of its vacuum
+    atoms = Atoms(symbols=[s for _, sym in parts for s in sym], positions=positions, cell=lengths, pbc=True)
+    atoms.arrays["region"] = np.repeat([0, 1, 2, 3], [len(pos) for pos, _ in parts])
+    return atoms
+
+
+def _melt_quench_then_cut(atoms: Atoms, spec: DeviceSpec, ly: float, lz: float, rng: np.random.Generator) -> Atoms:
+    """Melt-quench the pristine oxide, cut the vacancies from it, rattle the Ti layer."""
+    from hamtrans.data.melt_quench import MeltQuench, melt_quench_oxide
+
+    quenched = melt_quench_oxide(atoms, MeltQuench(seed=spec.seed + 1))
+    region = quenched.arrays["region"]
+    symbols = quenched.get_chemical_symbols()
+    parts = []
+    for label in range(4):
+        index = np.flatnonzero(region == label)
+        part = (quenched.positions[index], [symbols[k] for k in index])
+        parts.append(_cut_vacancies(*part, spec, ly, lz, rng) if label == REGIONS["oxide"] else part)
+    device = _assemble(parts, np.diag(quenched.cell).tolist(), 0.0)
+    ti = device.arrays["region"] == REGIONS["ti"]
+    if ti.any():
+        device.positions[ti] += rng.normal(size=(int(ti.sum()), 3)) * spec.ti_rattle
+        relax_soft_spheres(device, movable=ti)
+    device.info["melt_quench"] = quenched.info["melt_quench"]
+    return device
 
 
 def build_electrode(spec: DeviceSpec | None = None, cells: int = 6, **overrides) -> Atoms:
