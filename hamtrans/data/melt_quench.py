@@ -21,12 +21,12 @@ Model (all of it documented in docs/reference_data.md, "Melt-quench oxides"):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from ase import Atoms
 
+from hamtrans.config import is_finite_number
 from hamtrans.data.structures import REGIONS
 from hamtrans.errors import HamtransError
 
@@ -51,7 +51,7 @@ class MeltQuench:
     def __post_init__(self) -> None:
         for name in ("melt_temperature", "melt_time", "quench_time", "wall_distance", "timestep"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            if not is_finite_number(value) or value <= 0:
                 raise HamtransError(f"melt-quench {name} must be a positive finite number, not {value!r}")
         if self.melt_temperature <= 300.0:
             raise HamtransError(f"melt_temperature {self.melt_temperature!r} K must exceed the 300 K the quench "
@@ -84,8 +84,6 @@ def melt_quench_oxide(atoms: Atoms, settings: MeltQuench | None = None) -> Atoms
         No ``region`` array, no oxide, an oxide that is not HfO2, a cell that is not
         periodic and orthogonal in y and z, or an oxide thinner than twice the wall distance.
     """
-    from dataclasses import asdict
-
     settings = settings or MeltQuench()
     if "region" not in atoms.arrays:
         raise HamtransError("melt_quench_oxide needs the builder's 'region' array (build_vcm_device)")
