@@ -292,6 +292,8 @@ def _transport_devices(args):
     from hamtrans.negf import Device
 
     source = Path(args.input)
+    if args.model is not None:
+        return _model_transport_device(args)
     lead_args = dict(lead_tolerance=args.lead_tolerance, threshold=args.threshold)
     if source.is_dir():
         from hamtrans.data.formats import read_structure
@@ -302,6 +304,7 @@ def _transport_devices(args):
         if args.kpoints is not None or args.leads == "periodic":
             raise OptionError("a CSR folder holds Γ-folded matrices without cell shifts: --kpoints and --leads "
                               "periodic need a dataset file (.h5) with real-space blocks")
+        args.basis = args.basis or "szv-molopt-sr-gth"  # a CSR folder's default: CP2K's SZV
         basis = _basis_from_args(args)
         atoms = read_structure(source / "structure.xyz")
         n = int(basis.orbital_offsets(atoms.numbers)[-1])
@@ -320,15 +323,40 @@ def _transport_devices(args):
     if record.hamiltonian is None:
         raise HamtransError(f"record {args.index} of {source} has no Hamiltonian blocks")
     kpoints = transverse_kpoints(args.kpoints or (1, 1, 1), args.axis)
-    devices = kpoint_devices(record.hamiltonian, record.overlap, record.atoms, kpoints, leads=args.leads,
+    devices = kpoint_devices(record.hamiltonian, record.overlap, record.atoms, kpoints, leads=args.leads or "own",
                              lead_cell=args.lead_cell, **lead_args)
     return devices, (kpoints if args.kpoints is not None else None), record.fermi_level, record.name or source.stem
+
+
+def _model_transport_device(args):
+    """The device of a structure file whose H and S a model predicts (``--model``), with the leads of
+    ``--leads`` (:func:`hamtrans.calculators.transport_setup`)."""
+    from hamtrans.calculators import HamiltonianCalculator, TransportSettings, transport_setup
+    from hamtrans.data.formats import read_structure
+
+    if args.kpoints is not None:
+        raise OptionError("--kpoints needs a dataset file (.h5) with real-space blocks; with --model the "
+                          "transverse images are folded (Γ)")
+    atoms = read_structure(args.input)
+    hamiltonian = HamiltonianCalculator(model=args.model, basis=args.basis)
+    settings = TransportSettings(axis=args.axis, leads=args.leads or "auto", lead_cell=args.lead_cell,
+                                 lead_tolerance=args.lead_tolerance, fermi_level=args.fermi,
+                                 temperature=args.temperature, tolerance=args.tolerance, resolution=args.resolution,
+                                 eta=args.eta, lead_method=args.lead_method, backend=args.backend)
+    setup = transport_setup(atoms, hamiltonian, settings)
+    args.leads = setup.leads  # reported in current.json
+    return [setup.device], None, setup.fermi_level, f"{Path(args.input).stem} ({args.model})"
 
 
 def _check_transport_options(args) -> None:
     """Refuse unusable ``transport`` options and an ``--out`` that would overwrite an input, before any work."""
     source = Path(args.input)
     inputs = [("input", source), ("basis file", args.basis_file)]
+    if args.model is None and args.leads == "auto":
+        raise OptionError("--leads auto needs --model (a structure file): a dataset or CSR input takes own or periodic")
+    if args.model is not None and (source.is_dir() or source.suffix == ".h5"):
+        raise OptionError(f"--model predicts H and S of a structure file (extxyz, xyz, cif, ...), not of {source}: "
+                          "leave out --model to use the matrices stored there")
     if source.is_dir():
         inputs += [("input file", source / name) for name in ("structure.xyz", "H.csr", "S.csr")]
     check_output_folder(args.out, ("transmission.dat", "current.json", "transmission.png", "bond_currents.dat",
@@ -393,7 +421,7 @@ def cmd_transport(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_transmission_table(out / "transmission.dat", energies, t, fermi_level, resolved, kpoints)
     settings = {"input": str(args.input), "axis": args.axis, "fermi_level_eV": fermi_level, "eta_eV": args.eta,
-                "lead_method": args.lead_method, "leads": args.leads, "n_orbitals": device.n_orbitals,
+                "lead_method": args.lead_method, "leads": args.leads or "own", "n_orbitals": device.n_orbitals,
                 "slabs": device.n_blocks, "current_tolerance": args.tolerance, "current_resolution_eV": args.resolution}
     if kpoints is not None:
         settings.update(kpoint_mesh=list(kpoints.mesh), kpoints=kpoints.kpoints.tolist(),
@@ -425,10 +453,10 @@ def cmd_transport(args) -> None:
 def _transport_symbols(args, device) -> list[str]:
     """Chemical symbol of every atom of the transport input (input numbering)."""
     source = Path(args.input)
-    if source.is_dir():
+    if args.model is not None or source.is_dir():
         from hamtrans.data.formats import read_structure
 
-        return read_structure(source / "structure.xyz").get_chemical_symbols()
+        return read_structure(source if args.model is not None else source / "structure.xyz").get_chemical_symbols()
     from hamtrans.data.formats import Dataset
 
     with Dataset(source) as data:
@@ -683,8 +711,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-eigen-orbitals", type=int, default=5000, help="skip eigenvalue errors above this size")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("transport", help="T(E) and current of a device by NEGF (dataset .h5 or CSR folder)")
-    p.add_argument("input", help="dataset file (.h5) or folder with structure.xyz, H.csr, S.csr")
+    p = sub.add_parser("transport", help="T(E) and current of a device by NEGF (dataset .h5, CSR folder, or a "
+                                         "structure file with --model)")
+    p.add_argument("input", help="dataset file (.h5), folder with structure.xyz, H.csr, S.csr, or (with --model) a "
+                                 "structure file")
+    p.add_argument("--model", default=None,
+                   help="Hamiltonian model file or shipped name (e.g. vcm-gfn1-8) that predicts H and S of the "
+                        "structure file INPUT (default: none, the input holds the matrices)")
     p.add_argument("--index", type=int, default=0, help="structure index in the dataset")
     p.add_argument("--axis", default="x", choices=["x", "y", "z"], help="transport axis")
     p.add_argument("--bias", type=float, default=0.0, help="bias V: mu_L = E_F + V/2, mu_R = E_F - V/2")
@@ -700,9 +733,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lead-method", default="eigenmode", choices=["eigenmode", "sancho-rubio"])
     p.add_argument("--lead-cell", type=float, default=None,
                    help="electrode period along the axis, Å (default: detect; needed by --leads periodic)")
-    p.add_argument("--leads", default="own", choices=["own", "periodic"],
+    p.add_argument("--leads", default=None, choices=["own", "periodic", "auto"],
                    help="own: the device's end cells repeat; periodic: the leads continue the cell across its "
-                        "boundary (dataset input; default own)")
+                        "boundary (dataset or --model input); auto (--model only): own where the end cells repeat, "
+                        "else periodic (default: own; with --model auto)")
     p.add_argument("--kpoints", type=int, nargs=3, default=None, metavar=("N1", "N2", "N3"),
                    help="Γ-centred transverse k-point mesh, 1 along the axis (dataset input; default: Γ-folded); "
                         "T(E) and the current are per transverse cell")
@@ -713,7 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.0, help="drop |H|, |S| below this before partitioning")
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])
     p.add_argument("--batch-size", type=int, default=16, help="energies per batched sweep")
-    p.add_argument("--basis", default="szv-molopt-sr-gth", help="basis of a CSR folder")
+    p.add_argument("--basis", default=None, help="basis of a CSR folder (default szv-molopt-sr-gth), or the "
+                                                 "transport sub-basis of --model (e.g. gfn1-xtb-compact; default: "
+                                                 "the model's basis)")
     p.add_argument("--basis-file", default=None, help="CP2K basis file for --basis")
     p.add_argument("--energy-unit", default="hartree", choices=["hartree", "ev"], help="unit of H.csr")
     p.add_argument("--out", default="transport_out", help="output folder")

@@ -145,7 +145,7 @@ def _check_read(sweep: SwitchingSweep, frame: dict, voltage: float) -> dict:
 
     state = KMCState(frame["occupied"], frame["ions"])
     structure = sweep.lattice.structure(state.occupied)
-    dense = float(sweep.transport(voltage, resolution=READ_SPACING / 2).get_property("current", structure))
+    dense = sweep.structure_current(structure, voltage, resolution=READ_SPACING / 2).current
     relative = abs(frame["current"] - dense) / abs(dense) if dense else float("inf")
     return {"voltage_V": voltage, "read_A": frame["current"], "dense_A": dense,
             "spacing_eV": [READ_SPACING, READ_SPACING / 2], "relative_difference": relative,

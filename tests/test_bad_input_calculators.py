@@ -14,7 +14,7 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import PropertyNotImplementedError
 
-from hamtrans.calculators import HamiltonianCalculator, PotentialCalculator, TransportCalculator
+from hamtrans.calculators import HamiltonianCalculator, PotentialCalculator, TransportCalculator, TransportSettings
 from hamtrans.data.structures import bulk_tin
 from hamtrans.errors import FileFormatError, HamtransError, ParameterError, StructureError, UnknownElementError
 from hamtrans.models import HamiltonianPredictor, save_model
@@ -167,23 +167,26 @@ def transport(predictor, **options) -> TransportCalculator:
 
 
 T = "TransportCalculator"
+S = "TransportSettings."
 TRANSPORT_CASES = {
     "hamiltonian wrong type": ({"hamiltonian": "vcm-gfn1"}, ParameterError,
                                f"{T}(hamiltonian='vcm-gfn1'): give a HamiltonianCalculator"),
-    "axis unknown": ({"axis": "w"}, HamtransError, "axis='w' is not a lattice direction"),
-    "axis out of range": ({"axis": 3}, HamtransError, "axis=3 is not a lattice direction"),
-    "axis wrong type": ({"axis": 0.5}, HamtransError, "axis=0.5 is not a lattice direction"),
+    "axis unknown": ({"axis": "w"}, ParameterError, f"{S}axis must be 'x', 'y', 'z' or 0-2, not 'w'"),
+    "axis out of range": ({"axis": 3}, ParameterError, f"{S}axis must be 'x', 'y', 'z' or 0-2, not 3"),
+    "axis wrong type": ({"axis": 0.5}, ParameterError, f"{S}axis must be 'x', 'y', 'z' or 0-2, not 0.5"),
     "bias NaN": ({"bias": NAN}, ParameterError, f"{T}(bias=nan): give one finite number (V)"),
     "bias inf": ({"bias": INF}, ParameterError, f"{T}(bias=inf): give one finite number (V)"),
     "bias wrong type": ({"bias": "0.2"}, ParameterError, f"{T}(bias='0.2'): give one finite number (V)"),
     "bias None": ({"bias": None}, ParameterError, f"{T}(bias=None)"),
-    "temperature negative": ({"temperature": -1.0}, ParameterError, f"{T}(temperature=-1.0): give one finite number "
-                                                                    "≥ 0 (K)"),
-    "temperature NaN": ({"temperature": NAN}, ParameterError, f"{T}(temperature=nan)"),
-    "temperature wrong type": ({"temperature": "300"}, ParameterError, f"{T}(temperature='300')"),
-    "fermi level NaN": ({"fermi_level": NAN}, ParameterError, f"{T}(fermi_level=nan): give one finite number (eV)"),
-    "fermi level inf": ({"fermi_level": -INF}, ParameterError, f"{T}(fermi_level=-inf)"),
-    "fermi level wrong type": ({"fermi_level": "0"}, ParameterError, f"{T}(fermi_level='0')"),
+    "temperature negative": ({"temperature": -1.0}, ParameterError, f"{S}temperature must be a temperature ≥ 0 K, "
+                                                                    "not -1.0"),
+    "temperature NaN": ({"temperature": NAN}, ParameterError, f"{S}temperature must be a temperature ≥ 0 K, not nan"),
+    "temperature wrong type": ({"temperature": "300"}, ParameterError, f"{S}temperature must be a temperature ≥ 0 K, "
+                                                                       "not '300'"),
+    "fermi level NaN": ({"fermi_level": NAN}, ParameterError, f"{S}fermi_level must be a finite energy (eV) or null, "
+                                                              "not nan"),
+    "fermi level inf": ({"fermi_level": -INF}, ParameterError, f"{S}fermi_level must be a finite energy (eV)"),
+    "fermi level wrong type": ({"fermi_level": "0"}, ParameterError, f"{S}fermi_level must be a finite energy (eV)"),
     "energies NaN": ({"energies": [0.0, NAN]}, ParameterError, f"{T}(energies=[0.0, nan]): give a non-empty 1-D "
                                                                "sequence of finite real energies (eV)"),
     "energies inf": ({"energies": [0.0, INF]}, ParameterError, f"{T}(energies=[0.0, inf])"),
@@ -191,50 +194,63 @@ TRANSPORT_CASES = {
     "energies 2-D": ({"energies": [[0.0, 0.1]]}, ParameterError, f"{T}(energies=[[0.0, 0.1]])"),
     "energies wrong type": ({"energies": "0 1"}, ParameterError, f"{T}(energies='0 1')"),
     "energies complex": ({"energies": np.array([0.1 + 1e-3j])}, ParameterError, "give η as SweepOptions(eta=...)"),
-    "lead cell zero": ({"lead_cell": 0.0}, ParameterError, f"{T}(lead_cell=0.0): give one finite number > 0 (Å)"),
-    "lead cell negative": ({"lead_cell": -4.24}, ParameterError, f"{T}(lead_cell=-4.24)"),
-    "lead cell NaN": ({"lead_cell": NAN}, ParameterError, f"{T}(lead_cell=nan)"),
-    "lead cell wrong type": ({"lead_cell": "4.24"}, ParameterError, f"{T}(lead_cell='4.24')"),
-    "lead tolerance zero": ({"lead_tolerance": 0.0}, ParameterError, f"{T}(lead_tolerance=0.0): give one finite "
-                                                                     "number > 0 (eV)"),
-    "lead tolerance negative": ({"lead_tolerance": -1e-4}, ParameterError, f"{T}(lead_tolerance=-0.0001)"),
-    "lead tolerance NaN": ({"lead_tolerance": NAN}, ParameterError, f"{T}(lead_tolerance=nan)"),
-    "tolerance zero": ({"tolerance": 0.0}, ParameterError, f"{T}(tolerance=0.0): give one finite number > 0 and < 1 "
-                                                           "(relative)"),
-    "tolerance negative": ({"tolerance": -0.01}, ParameterError, f"{T}(tolerance=-0.01)"),
-    "tolerance out of range": ({"tolerance": 2.0}, ParameterError, f"{T}(tolerance=2.0)"),
-    "tolerance NaN": ({"tolerance": NAN}, ParameterError, f"{T}(tolerance=nan)"),
+    "lead cell zero": ({"lead_cell": 0.0}, ParameterError, f"{S}lead_cell must be a positive length (Å) or null, "
+                                                           "not 0.0"),
+    "lead cell negative": ({"lead_cell": -4.24}, ParameterError, f"{S}lead_cell must be a positive length (Å)"),
+    "lead cell NaN": ({"lead_cell": NAN}, ParameterError, f"{S}lead_cell must be a positive length (Å)"),
+    "lead cell wrong type": ({"lead_cell": "4.24"}, ParameterError, f"{S}lead_cell must be a positive length (Å)"),
+    "lead tolerance zero": ({"lead_tolerance": 0.0}, ParameterError, f"{S}lead_tolerance must be a positive energy "
+                                                                     "(eV), not 0.0"),
+    "lead tolerance negative": ({"lead_tolerance": -1e-4}, ParameterError, f"{S}lead_tolerance must be a positive"),
+    "lead tolerance NaN": ({"lead_tolerance": NAN}, ParameterError, f"{S}lead_tolerance must be a positive"),
+    "tolerance zero": ({"tolerance": 0.0}, ParameterError, f"{S}tolerance must be a relative tolerance in (0, 1), "
+                                                           "not 0.0"),
+    "tolerance negative": ({"tolerance": -0.01}, ParameterError, f"{S}tolerance must be a relative tolerance"),
+    "tolerance out of range": ({"tolerance": 2.0}, ParameterError, f"{S}tolerance must be a relative tolerance"),
+    "tolerance NaN": ({"tolerance": NAN}, ParameterError, f"{S}tolerance must be a relative tolerance"),
     "sweep wrong type": ({"sweep": {"eta": 1e-5}}, ParameterError, f"{T}(sweep={{'eta': 1e-05}}): give a "
                                                                    "hamtrans.negf.SweepOptions"),
-    "sweep eta NaN": ({"sweep": SweepOptions(eta=NAN)}, ParameterError, "SweepOptions(eta=nan): give one finite "
-                                                                        "number ≥ 0 (eV)"),
-    "sweep eta negative": ({"sweep": SweepOptions(eta=-1e-3)}, ParameterError, "SweepOptions(eta=-0.001)"),
+    "sweep eta NaN": ({"sweep": SweepOptions(eta=NAN)}, ParameterError, f"{S}eta must be an energy ≥ 0 eV, not nan"),
+    "sweep eta negative": ({"sweep": SweepOptions(eta=-1e-3)}, ParameterError, f"{S}eta must be an energy ≥ 0 eV"),
     "sweep lead method unknown": ({"sweep": SweepOptions(lead_method="decimation")}, ParameterError,
-                                  "SweepOptions(lead_method='decimation'): give one of eigenmode, sancho-rubio"),
+                                  f"{S}lead_method must be 'eigenmode' or 'sancho-rubio', not 'decimation'"),
     "sweep Sancho-Rubio at zero eta": ({"sweep": SweepOptions(lead_method="sancho-rubio")}, ParameterError,
-                                       "Sancho–Rubio decimation needs eta > 0"),
+                                       f"{S}eta must be > 0 with {S}lead_method 'sancho-rubio'"),
+    "eta and sweep eta differ": ({"eta": 1e-5, "sweep": SweepOptions(eta=1e-4)}, ParameterError,
+                                 f"{T}: eta= and sweep=SweepOptions(eta=...) differ"),
+    "leads unknown": ({"leads": "bulk"}, ParameterError, f"{S}leads must be 'auto', 'own' or 'periodic', not 'bulk'"),
+    "unknown keyword": ({"tolerence": 1e-3}, ParameterError, f"{T}(tolerence=...): unknown keyword"),
+    "settings and keywords": ({"settings": TransportSettings(), "temperature": 10.0}, ParameterError,
+                              f"{T}: give settings= or its fields as keywords, not both (got fermi_level, temperature)"),
+    "settings wrong type": ({"settings": {"temperature": 10.0}, "fermi_level": None}, ParameterError,
+                            f"{T}(settings={{'temperature': 10.0}}): give a TransportSettings"),
     "sweep batch size zero": ({"sweep": SweepOptions(batch_size=0)}, ParameterError,
                               "SweepOptions(batch_size=0): give an integer ≥ 1"),
     "electrode wrong type": ({"electrode": 3}, ParameterError, f"{T}(electrode=3): give None"),
     "electrode unknown name": ({"electrode": "bulk"}, ParameterError, f"{T}(electrode='bulk'): give None"),
-    "electrode tolerance zero": ({"electrode_tolerance": 0.0}, ParameterError, f"{T}(electrode_tolerance=0.0): give "
-                                                                               "one finite number > 0 (eV)"),
+    "electrode tolerance zero": ({"electrode_tolerance": 0.0}, ParameterError, f"{S}electrode_tolerance must be a "
+                                                                               "positive energy (eV), not 0.0"),
     "electrode tolerance negative": ({"electrode_tolerance": -0.25}, ParameterError,
-                                     f"{T}(electrode_tolerance=-0.25)"),
-    "electrode tolerance NaN": ({"electrode_tolerance": NAN}, ParameterError, f"{T}(electrode_tolerance=nan)"),
+                                     f"{S}electrode_tolerance must be a positive energy"),
+    "electrode tolerance NaN": ({"electrode_tolerance": NAN}, ParameterError,
+                                f"{S}electrode_tolerance must be a positive energy"),
     "align electrodes wrong type": ({"align_electrodes": "no"}, ParameterError,
-                                    f"{T}(align_electrodes='no'): give True or False"),
-    "points zero": ({"points": 0}, ParameterError, f"{T}(points=0): give an integer ≥ 3"),
-    "points negative": ({"points": -5}, ParameterError, f"{T}(points=-5)"),
-    "points too few": ({"points": 2}, ParameterError, f"{T}(points=2)"),
-    "points wrong type": ({"points": 3.5}, ParameterError, f"{T}(points=3.5)"),
-    "points bool": ({"points": True}, ParameterError, f"{T}(points=True)"),
-    "resolution zero": ({"resolution": 0.0}, ParameterError, f"{T}(resolution=0.0): give one finite number > 0 (eV)"),
-    "resolution negative": ({"resolution": -0.01}, ParameterError, f"{T}(resolution=-0.01)"),
-    "resolution NaN": ({"resolution": NAN}, ParameterError, f"{T}(resolution=nan)"),
-    "lattice wrong type": ({"lattice": "yes"}, ParameterError, f"{T}(lattice='yes'): give True or False"),
-    "points and resolution": ({"points": 5, "resolution": 0.01}, HamtransError, "not both"),
-    "points and lattice": ({"points": 5, "lattice": True}, HamtransError, "not both"),
+                                    f"{S}align_electrodes must be true or false, not 'no'"),
+    "points zero": ({"points": 0}, ParameterError, f"{S}points must be null (adaptive grid) or at least 3 uniform "
+                                                   "energies, not 0"),
+    "points negative": ({"points": -5}, ParameterError, f"{S}points must be null (adaptive grid) or at least 3"),
+    "points too few": ({"points": 2}, ParameterError, f"{S}points must be null (adaptive grid) or at least 3"),
+    "points wrong type": ({"points": 3.5}, ParameterError, f"{S}points must be null (adaptive grid) or at least 3"),
+    "points bool": ({"points": True}, ParameterError, f"{S}points must be null (adaptive grid) or at least 3"),
+    "resolution zero": ({"resolution": 0.0}, ParameterError, f"{S}resolution must be a positive energy (eV) or null, "
+                                                             "not 0.0"),
+    "resolution negative": ({"resolution": -0.01}, ParameterError, f"{S}resolution must be a positive energy"),
+    "resolution NaN": ({"resolution": NAN}, ParameterError, f"{S}resolution must be a positive energy"),
+    "lattice wrong type": ({"lattice": "yes"}, ParameterError, f"{S}lattice must be true or false, not 'yes'"),
+    "points and resolution": ({"points": 5, "resolution": 0.01}, ParameterError,
+                              f"{S}points (uniform grid) and {S}resolution (adaptive grid) exclude each other"),
+    "points and lattice": ({"points": 5, "lattice": True}, ParameterError,
+                           f"{S}lattice needs {S}resolution (the lattice spacing, eV) and no {S}points"),
 }
 
 
@@ -252,7 +268,6 @@ def test_transport_calculator_bad_input(case, predictor):
     ("no atoms", {}, None, ParameterError, "TransportCalculator: no structure yet"),
     ("open along the axis", {}, Atoms("TiN", positions=[[0, 0, 0], [2.1, 0, 0]], cell=[4.24] * 3,
                                       pbc=[False, True, True]), HamtransError, "periodic along the transport axis"),
-    ("no Fermi level", {"fermi_level": None}, WIRE, HamtransError, "no Fermi level: a model does not provide one"),
     ("periodic leads without lead cell", {"electrode": "periodic"}, WIRE, HamtransError, "needs lead_cell="),
     ("electrode structure open along the axis", {"electrode": DIMER}, WIRE, HamtransError,
      "the electrode structure must be periodic along the transport axis"),

@@ -7,7 +7,7 @@ from ase.calculators.calculator import PropertyNotImplementedError
 
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.reference import TBLiteReference
-from hamtrans.data.structures import bulk_tin
+from hamtrans.data.structures import A_TIN, bulk_tin
 from hamtrans.errors import FileFormatError, HamtransError, UnknownElementError
 from hamtrans.models import HamiltonianPredictor
 from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
@@ -86,8 +86,15 @@ def test_transport_through_a_perfect_wire_is_integer_and_conducts(predictor):
     np.testing.assert_allclose(t, np.round(t), atol=1e-6)  # a perfect crystal: integer channel counts
     assert unbiased.results["current"] == 0.0
     assert calc.get_property("current", wire) > 0
-    with pytest.raises(HamtransError, match="Fermi level"):
-        TransportCalculator(HamiltonianCalculator(model=predictor), axis="x").get_property("current", wire)
+    # a model has no Fermi level of its own: the leads' bands give it, the same for the device's own
+    # repeating end cells and for leads that continue the (perfect) wire across its cell boundary
+    own = TransportCalculator(HamiltonianCalculator(model=predictor), leads="own")
+    periodic = TransportCalculator(HamiltonianCalculator(model=predictor), leads="periodic", lead_cell=A_TIN)
+    own.calculate(wire, properties=())
+    periodic.calculate(wire, properties=())
+    assert (own.setup.leads, periodic.setup.leads) == ("own", "periodic")
+    assert own.fermi_level == pytest.approx(periodic.fermi_level, abs=1e-6)
+    assert np.isfinite(own.fermi_level)
 
 
 def test_separate_electrode_and_sub_basis_in_the_calculators(predictor):

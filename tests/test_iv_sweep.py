@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
+from hamtrans.calculators import HamiltonianCalculator, TransportCalculator, TransportSettings
 from hamtrans.config import ConfigError
 from hamtrans.data.structures import bulk_tin
 from hamtrans.errors import HamtransError
@@ -79,7 +79,7 @@ def test_configuration_errors_name_the_key(tmp_path):
         parse_iv_config({"device": {"vacancies": "random"}})
     with pytest.raises(ConfigError, match="lead_method"):
         parse_iv_config({"transport": {"lead_method": "magic"}})
-    with pytest.raises(ConfigError, match="transport.leads must be 'own' or 'periodic'"):
+    with pytest.raises(ConfigError, match="transport.leads must be 'auto', 'own' or 'periodic', not 'bulk'"):
         parse_iv_config({"transport": {"leads": "bulk"}})
     with pytest.raises(ConfigError, match="transport.resolution must be a positive energy"):
         parse_iv_config({"transport": {"resolution": 0.0}})
@@ -91,12 +91,14 @@ def test_configuration_errors_name_the_key(tmp_path):
         parse_iv_config({"transport": {"resolution": "fine"}})
     with pytest.raises(ConfigError, match="kmc.max_events must be an integer, not 2.5"):
         parse_iv_config({"kmc": {"max_events": 2.5}})
-    with pytest.raises(HamtransError, match="not both"):
+    with pytest.raises(HamtransError, match="exclude each other"):
         TransportCalculator(HamiltonianCalculator(model=HamiltonianPredictor(*unit_overlap_models())), points=5,
                             resolution=0.01)
-    with pytest.raises(HamtransError, match="fermi_level is required"):
-        SwitchingSweep(config(tmp_path, transport={"hamiltonian": "toy"}),
-                       HamiltonianCalculator(model=HamiltonianPredictor(*unit_overlap_models())), progress=False)
+    with pytest.raises(ConfigError, match="transport.read_resolution must be a positive energy"):
+        parse_iv_config({"transport": {"read_resolution": 0.01}})
+    section = parse_iv_config({"transport": {"leads": "periodic", "eta": 1e-5, "lead_method": "sancho-rubio"}})
+    assert isinstance(section.transport, TransportSettings)  # the YAML section is the settings object
+    assert section.transport.sweep_options().lead_method == "sancho-rubio"
 
 
 def test_sweep_frames_follow_the_schedule_and_the_clock(uninterrupted, toy):

@@ -90,10 +90,10 @@ def test_units_other_than_metal_are_refused(folder):
     ("1 toy.pt fermi 0 bias inf", r"Expected floating point parameter instead of 'inf'"),
     ("1 toy.pt fermi 0 temp -1", r"temp must be >= 0 K"),
     ("1 toy.pt fermi 0 tol 0", r"tol must be > 0"),
-    ("1 toy.pt fermi 0 tol 2", r"ParameterError: TransportCalculator\(tolerance=2.0\): give one finite number > 0 "
-                                r"and < 1"),
+    ("1 toy.pt fermi 0 tol 2", r"ParameterError: TransportSettings.tolerance must be a relative tolerance in "
+                                r"\(0, 1\), not 2.0"),
     ("1 toy.pt fermi 0 eta -0.1", r"eta must be >= 0"),
-    ("1 toy.pt fermi 0 leadmethod sancho-rubio", r"Sancho–Rubio decimation needs eta > 0"),
+    ("1 toy.pt fermi 0 leadmethod sancho-rubio", r"TransportSettings.eta must be > 0 with TransportSettings.lead_method 'sancho-rubio'"),
     ("1 toy.pt fermi 0 leads periodic cell 0", r"cell must be > 0"),
     ("1 toy.pt fermi 0 points 2", r"points must be >= 3"),
     ("1 toy.pt fermi 0 basis gfn2", r"UnknownElementError: no shipped basis called 'gfn2'"),

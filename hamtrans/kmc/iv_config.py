@@ -43,11 +43,13 @@ naming its key::
       rate: null                # V/s; sets the hold per point to step / rate (instead of kmc.hold_time)
       read_voltage: null        # V (> 0, a point of the sweep): reads at ±read_voltage on each branch
       compliance: null          # A: current limit of the source on the SET branch (V > 0)
-    transport:
+    transport:                  # hamtrans.calculators.TransportSettings, plus the Hamiltonian:
       hamiltonian: vcm-gfn1     # model file, shipped model name, or gfn1-xtb (the reference)
       basis: null               # sub-basis for transport, e.g. gfn1-xtb-compact (positive-definite S)
-      leads: own                # own: the device's end cells repeat; periodic: the device continued
-                                #   across its cell boundary (hamtrans.negf.periodic_electrodes)
+      leads: auto               # own: the device's end cells repeat; periodic: the device continued
+                                #   across its cell boundary (hamtrans.negf.periodic_electrodes);
+                                #   auto: own where the end cells repeat, else periodic
+      lead_cell: null           # Å, electrode period along x (null: detected; auto: the builder's TiN)
       fermi_level: null         # eV; null: the leads' band Fermi level (periodic) or the
                                 #   reference's; a model with own leads needs it
       temperature: 300.0        # K of the contacts' Fermi functions
@@ -72,14 +74,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from hamtrans.calculators.transport_settings import TransportSettings
 from hamtrans.config import ConfigError, as_dict, check_keys, load_raw, section
 from hamtrans.data.structures import DeviceSpec
-from hamtrans.errors import HamtransError
+from hamtrans.errors import HamtransError, ParameterError
 from hamtrans.kmc.engine import Barriers
-from hamtrans.negf.grids import MIN_GRID_POINTS
 
 
 @dataclass(frozen=True)
@@ -124,21 +127,23 @@ class SweepSection:
 
 
 @dataclass(frozen=True)
-class TransportSection:
+class TransportSection(TransportSettings):
+    """The ``transport`` section: the :class:`~hamtrans.calculators.TransportSettings` of every
+    current of the sweep, plus the Hamiltonian that feeds them."""
+
+    prefix: ClassVar[str] = "transport."
+
     hamiltonian: str = "vcm-gfn1"
     basis: str | None = None
-    leads: str = "own"
-    fermi_level: float | None = None
-    temperature: float = 300.0
-    tolerance: float = 1e-2
-    resolution: float | None = None
-    points: int | None = None
-    lattice: bool = False
     read_resolution: float | None = None
-    eta: float = 0.0
-    lead_method: str = "eigenmode"
-    backend: str = "numpy"
     block_cutoff: float = 8.0
+
+    def _problem(self) -> str | None:
+        problem = super()._problem()
+        if problem is None and self.read_resolution is not None and not (self.lattice and self.read_resolution > 0):
+            return ("read_resolution must be a positive energy (eV) and needs transport.lattice: true (it refines "
+                    "the energy lattice at the reads)")
+        return problem
 
 
 @dataclass(frozen=True)
@@ -240,36 +245,16 @@ def parse_iv_config(raw: dict) -> IVConfig:
     except HamtransError as error:
         raise ConfigError(f"kmc.barriers: {error}") from None
     kmc = replace(kmc, barriers={key: getattr(barriers, key) for key in kmc.barriers})
-    config = IVConfig(device, kmc, section(SweepSection, raw.get("sweep"), "sweep", finite=True),
-                      section(TransportSection, raw.get("transport"), "transport", finite=True),
+    try:
+        transport = section(TransportSection, raw.get("transport"), "transport", finite=True)
+    except ParameterError as error:  # TransportSettings' own checks, named transport.<key>
+        raise ConfigError(str(error)) from None
+    config = IVConfig(device, kmc, section(SweepSection, raw.get("sweep"), "sweep", finite=True), transport,
                       section(OutputSection, raw.get("output"), "output"),
                       section(ElectrostaticsSection, raw.get("electrostatics"), "electrostatics", finite=True),
                       section(HeatingSection, raw.get("heating"), "heating", finite=True))
     voltages = config.voltages()  # validates the sweep
     _check_physics(config, voltages)
-    if config.transport.lead_method not in ("eigenmode", "sancho-rubio"):
-        raise ConfigError(f"transport.lead_method must be 'eigenmode' or 'sancho-rubio', "
-                          f"not '{config.transport.lead_method}'")
-    if config.transport.backend not in ("numpy", "cupy"):
-        raise ConfigError(f"transport.backend must be 'numpy' or 'cupy', not '{config.transport.backend}'")
-    if config.transport.leads not in ("own", "periodic"):
-        raise ConfigError(f"transport.leads must be 'own' or 'periodic', not '{config.transport.leads}'")
-    if config.transport.points is not None and config.transport.points < MIN_GRID_POINTS:
-        raise ConfigError(f"transport.points must be null (adaptive grid) or at least {MIN_GRID_POINTS} uniform "
-                          f"energies, not {config.transport.points}")
-    if config.transport.resolution is not None and not config.transport.resolution > 0:
-        raise ConfigError(f"transport.resolution must be a positive energy (eV) or null, "
-                          f"not {config.transport.resolution}")
-    if config.transport.lattice and (config.transport.points or config.transport.resolution is None):
-        raise ConfigError("transport.lattice needs transport.resolution (the lattice spacing, eV) and no "
-                          "transport.points")
-    if config.transport.read_resolution is not None and not (config.transport.lattice
-                                                             and config.transport.read_resolution > 0):
-        raise ConfigError("transport.read_resolution must be a positive energy (eV) and needs transport.lattice: "
-                          "true (it refines the energy lattice at the reads)")
-    if config.transport.resolution is not None and config.transport.points:
-        raise ConfigError("transport.points (uniform grid) and transport.resolution (adaptive grid) exclude "
-                          "each other")
     return config
 
 

@@ -34,14 +34,17 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
-from hamtrans.data.structures import A_TIN, build_vcm_device
+from ase import Atoms
+
+from hamtrans.calculators import HamiltonianCalculator, TransportSettings, structure_current, transport_setup
+from hamtrans.data.structures import build_vcm_device
 from hamtrans.errors import HamtransError
 from hamtrans.kmc.electrostatics import SiteElectrostatics
 from hamtrans.kmc.engine import KineticMonteCarlo, KMCState
@@ -52,7 +55,7 @@ from hamtrans.kmc.iv_config import IVConfig
 from hamtrans.kmc.iv_report import plot_conductance, plot_iv, write_iv_table, write_summary
 from hamtrans.kmc.lattice import OxideLattice
 from hamtrans.kmc.trajectory import TrajectoryWriter, frame_record, read_frames
-from hamtrans.negf import SurfaceCache, SweepOptions
+from hamtrans.negf import CurrentResult, SurfaceCache, SweepOptions
 
 
 def hamiltonian_calculator(config: IVConfig) -> HamiltonianCalculator:
@@ -110,41 +113,36 @@ class SwitchingSweep:
         self.progress = progress
         #: every snapshot has the same electrodes: their surface Green's functions and band Fermi level are kept
         self.lead_cache = SurfaceCache()
-        self.fermi_level = config.transport.fermi_level
-        t = config.transport
-        if t.fermi_level is None and t.leads == "own" and self.hamiltonian.predictor is not None:
-            raise HamtransError("transport.fermi_level is required with a model and leads: own (a model has no "
-                                "Fermi level); give it or use leads: periodic (the leads' band Fermi level)")
+        self._settings: TransportSettings | None = None
+
+    @property
+    def transport_settings(self) -> TransportSettings:
+        """The sweep's transport settings, with the leads resolved once on the pristine device (every
+        snapshot has the same electrodes) and, for periodic leads, their band Fermi level fixed."""
+        if self._settings is None:
+            t = self.config.transport
+            setup = transport_setup(self.lattice.pristine, self.hamiltonian, t)
+            fixed = {"leads": setup.leads}
+            if setup.leads == "periodic":
+                fixed["fermi_level"] = setup.fermi_level
+            self._settings = replace(t, **fixed)
+        return self._settings
 
     def current(self, state: KMCState, voltage: float) -> float:
         """Landauer current (A) of the device with the vacancies of ``state`` at ``voltage`` (V); 0 at 0 V."""
         if voltage == 0.0:
             return 0.0
-        t = self.config.transport
-        periodic = t.leads == "periodic"
         grid = {}
         read, finer = self.config.sweep.read_voltage, self.config.transport.read_resolution
         if read is not None and finer is not None and np.isclose(abs(voltage), read):
             grid["resolution"] = finer
-        return float(self.transport(voltage, **grid).get_property("current", self.lattice.structure(state.occupied)))
+        return self.structure_current(self.lattice.structure(state.occupied), voltage, **grid).current
 
-    def transport(self, voltage: float, **grid) -> TransportCalculator:
-        """The transport calculator of the sweep at ``voltage`` (V); ``grid`` overrides its energy grid."""
-        t = self.config.transport
-        periodic = t.leads == "periodic"
-        settings = {"tolerance": t.tolerance, "points": t.points, "resolution": t.resolution, "lattice": t.lattice,
-                    **grid}
-        calc = TransportCalculator(self.hamiltonian, axis="x", bias=voltage, temperature=t.temperature,
-                                   fermi_level=self.fermi_level,
-                                   sweep=SweepOptions(eta=t.eta, lead_method=t.lead_method, backend=t.backend,
-                                                      lead_cache=self.lead_cache),
-                                   electrode="periodic" if periodic else None, lead_cell=A_TIN if periodic else None,
-                                   **settings)
-        if self.fermi_level is None and periodic:  # the leads' band Fermi level, once for the whole sweep
-            calc.calculate(self.lattice.pristine, properties=())
-            self.fermi_level = calc.fermi_level
-            calc.fermi = self.fermi_level
-        return calc
+    def structure_current(self, structure: Atoms, voltage: float, **grid) -> CurrentResult:
+        """The sweep's current of ``structure`` at ``voltage`` (V); ``grid`` overrides a field of the
+        energy grid (e.g. ``resolution``)."""
+        return structure_current(structure, self.hamiltonian, self.transport_settings, voltage,
+                                 SweepOptions(lead_cache=self.lead_cache), **grid)
 
     def site_temperatures(self, state: KMCState, power: float) -> np.ndarray | None:
         """``(n_sites + n_interstitials,)`` K for ``power`` W dissipated in ``state`` (``None`` without heating)."""

@@ -17,9 +17,9 @@ from ase import Atoms
 from ase.data import atomic_numbers
 
 from hamtrans.atomic_files import check_output_file
-from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
+from hamtrans.calculators import HamiltonianCalculator, TransportCalculator, TransportSettings
 from hamtrans.lammps_plugin.pair_bridge import species_of_types
-from hamtrans.negf import SweepOptions, cupy_available
+from hamtrans.negf import cupy_available
 
 HEADER = ("# hamtrans/transport: Landauer current and transmission summary\n"
           "# axis {axis}  bias {bias} V  temperature {temperature} K  Fermi level {fermi}  model {model}\n"
@@ -92,17 +92,19 @@ class TransportBridge:
         if path is not None:
             check_output_file(path, [("model file", model)], "file")
         options = options or {}
-        periodic = options.get("leads", "own") == "periodic"
         fermi_level = None if math.isnan(fermi) else fermi
         grid = None if energies is None else np.linspace(energies[0], energies[1], int(energies[2]))
         self.relative_grid = np.linspace(-1.0, 1.0, 21) if grid is None else None
-        self.calculator = TransportCalculator(
-            HamiltonianCalculator(model=model, basis=options.get("basis")), axis=axis, bias=bias,
-            temperature=temperature, fermi_level=fermi_level, energies=grid, tolerance=tolerance,
-            points=options.get("points") or None, electrode="periodic" if periodic else None,
-            lead_cell=options.get("lead_cell") if periodic else None,
-            sweep=SweepOptions(eta=eta, lead_method=options.get("lead_method", "eigenmode"),
-                               backend="cupy" if cupy_available() else "numpy"))  # the GPU when there is one
+        lead_cell = options.get("lead_cell")
+        if lead_cell is not None and math.isnan(lead_cell):  # the fix passes NaN when 'cell' is not given
+            lead_cell = None
+        settings = TransportSettings(axis=axis, leads=options.get("leads", "own"), lead_cell=lead_cell,
+                                     fermi_level=fermi_level, temperature=temperature, tolerance=tolerance,
+                                     points=options.get("points") or None, eta=eta,
+                                     lead_method=options.get("lead_method", "eigenmode"),
+                                     backend="cupy" if cupy_available() else "numpy")  # the GPU when there is one
+        self.calculator = TransportCalculator(HamiltonianCalculator(model=model, basis=options.get("basis")),
+                                              settings, bias=bias, energies=grid)
         fermi = f"{fermi} eV" if fermi_level is not None else "from the leads' bands"
         self.species = tuple(int(z) for z in self.calculator.hamiltonian.predictor.config.species)
         self.file = None
