@@ -92,3 +92,34 @@ def test_cli_transport_of_a_structure_with_a_model(toy, tmp_path):
     refused = subprocess.run([sys.executable, "-m", "hamtrans.cli", "transport", str(tmp_path / "device.extxyz"),
                               "--leads", "auto"], capture_output=True, text=True)
     assert refused.returncode != 0 and "--leads auto needs --model" in refused.stderr
+
+
+def test_results_are_written_with_the_structure_or_refused(toy, tmp_path):
+    from ase.io import read
+
+    from hamtrans.data.formats.results_io import read_matrices, write_results
+    from hamtrans.errors import OutputError
+
+    wire = bulk_tin((6, 1, 1))
+    wire.calc = TransportCalculator(toy, bias=0.2, fermi_level=0.0, points=5, energies=[-0.1, 0.0, 0.1])
+    wire.calc.get_property("current", wire)
+    wire.calc.get_property("transmission", wire)
+    files = write_results(tmp_path / "wire.extxyz", wire)
+    assert files == [tmp_path / "wire.extxyz"]
+    back = read(tmp_path / "wire.extxyz")
+    assert back.info["current"] == pytest.approx(wire.calc.results["current"], rel=1e-12)
+    np.testing.assert_allclose(back.info["transmission"], wire.calc.results["transmission"], rtol=1e-12)
+    np.testing.assert_allclose(back.info["transmission_energies"], [-0.1, 0.0, 0.1])
+    np.testing.assert_allclose(back.info["current_energies"], wire.calc.results["current_result"].energies)
+
+    toy.get_property("hamiltonian", wire)
+    wire.calc = toy
+    files = write_results(tmp_path / "wire_h.extxyz", wire)
+    matrices = read_matrices(files[1])
+    assert abs(matrices["hamiltonian"] - toy.results["hamiltonian"]).max() == 0.0
+    assert abs(matrices["overlap"] - toy.results["overlap"]).max() == 0.0
+
+    toy.results["odd"] = {"not": "storable"}
+    with pytest.raises(OutputError, match="result 'odd' \\(dict\\) has no place"):
+        write_results(tmp_path / "odd.extxyz", wire)
+    del toy.results["odd"]
