@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
-
 from ase import Atoms
+from tqdm import tqdm
 
 from hamtrans.calculators import HamiltonianCalculator, TransportSettings, structure_current, transport_setup
 from hamtrans.data.structures import build_vcm_device
@@ -118,12 +117,13 @@ class SwitchingSweep:
     @property
     def transport_settings(self) -> TransportSettings:
         """The sweep's transport settings, with the leads resolved once on the pristine device (every
-        snapshot has the same electrodes) and, for periodic leads, their band Fermi level fixed."""
+        snapshot has the same electrodes) and their band Fermi level fixed (periodic leads, or a model,
+        which has no Fermi level of its own; a reference with own leads keeps its per-snapshot one)."""
         if self._settings is None:
             t = self.config.transport
             setup = transport_setup(self.lattice.pristine, self.hamiltonian, t)
             fixed = {"leads": setup.leads}
-            if setup.leads == "periodic":
+            if setup.leads == "periodic" or self.hamiltonian.predictor is not None:
                 fixed["fermi_level"] = setup.fermi_level
             self._settings = replace(t, **fixed)
         return self._settings
