@@ -61,7 +61,8 @@ def bulk_electrode(structure: Atoms, hamiltonian: HamiltonianCalculator,
     positions, atom_of = _orbital_sites(hamiltonian, structure)
     electrode = Electrode.from_matrices(h, s, positions, settings.axis, orbital_atoms=atom_of,
                                         lead_tolerance=settings.lead_tolerance)
-    return electrode, _band_fermi_level(hamiltonian, electrode, structure, settings.temperature)
+    return electrode, _band_fermi_level(hamiltonian, electrode.lead, electrode.orbital_atoms, structure,
+                                        settings.temperature)
 
 
 def transport_setup(atoms: Atoms, hamiltonian: HamiltonianCalculator, settings: TransportSettings,
@@ -161,37 +162,21 @@ def _fermi_level(settings: TransportSettings, hamiltonian: HamiltonianCalculator
 
 
 def _own_leads(atoms, hamiltonian, settings) -> TransportSetup:
-    h, s = hamiltonian.open_matrices(atoms, settings.axis)
-    positions, atom_of = _orbital_sites(hamiltonian, atoms)
-    device = Device.from_matrices(h, s, positions, settings.axis, lead_cell=settings.lead_cell, orbital_atoms=atom_of,
-                                  lead_tolerance=settings.lead_tolerance)
+    device = _device(atoms, hamiltonian, settings, settings.lead_cell)
     band = None
     if settings.fermi_level is None and hamiltonian.fermi_level is None:  # a model: the lead's bands
-        layer = atoms.numbers[np.unique(device.orbital_atoms[:device.block_sizes[0]])]
-        band = band_fermi_level([device.left], [1.0], valence_electrons(hamiltonian.basis.name, layer),
-                                settings.temperature)
+        band = _band_fermi_level(hamiltonian, device.left, device.orbital_atoms[:device.block_sizes[0]], atoms,
+                                 settings.temperature)
     return TransportSetup(device, _fermi_level(settings, hamiltonian, band), "own")
 
 
 def _periodic_leads(atoms, hamiltonian, settings, lead_cell: float) -> TransportSetup:
-    h, s = hamiltonian.open_matrices(atoms, settings.axis)
-    blocks = hamiltonian.blocks
-    try:
-        electrodes = periodic_electrodes(*blocks, atoms, settings.axis, lead_cell)
-    except LeadError as error:
-        reach = float(np.abs(blocks[0].graph.vectors[:, settings.axis]).max(initial=0.0))
-        layer = lead_cell * max(1, int(np.ceil((reach - 1e-3) / lead_cell)))
-        raise LeadError(f"{error}. Periodic leads are the structure's first and last principal layer: with "
-                        f"couplings reaching {reach:.2f} Å and a {lead_cell:g} Å electrode period, each electrode "
-                        f"segment must hold {layer:.2f} Å of electrode only (build it with at least that "
-                        "electrode length)") from None
-    band = None if settings.fermi_level is not None else _band_fermi_level(hamiltonian, electrodes[0], atoms,
-                                                                          settings.temperature)
-    fermi = _fermi_level(settings, hamiltonian, band)
-    positions, atom_of = _orbital_sites(hamiltonian, atoms)
-    device = Device.from_matrices(h, s, positions, settings.axis, lead_cell=lead_cell, orbital_atoms=atom_of,
-                                  lead_tolerance=settings.lead_tolerance, electrodes=electrodes,
-                                  electrode_tolerance=settings.electrode_tolerance, align_electrodes=False)
+    hamiltonian.get_property("hamiltonian", atoms)
+    electrodes = periodic_electrodes(*hamiltonian.blocks, atoms, settings.axis, lead_cell)
+    band = None if settings.fermi_level is not None else _band_fermi_level(
+        hamiltonian, electrodes[0].lead, electrodes[0].orbital_atoms, atoms, settings.temperature)
+    fermi = _fermi_level(settings, hamiltonian, band)  # before any NEGF work
+    device = _device(atoms, hamiltonian, settings, lead_cell, electrodes=electrodes, align_electrodes=False)
     return TransportSetup(device, fermi, "periodic")
 
 
@@ -199,14 +184,21 @@ def _with_electrode(atoms, hamiltonian, settings, electrode: Electrode, band_fer
     if band_fermi is None and settings.fermi_level is None:
         raise HamtransError("an Electrode without its Fermi level: give fermi_level= (eV), or pass "
                             "bulk_electrode(structure, hamiltonian, settings), which computes it from its bands")
-    h, s = hamiltonian.open_matrices(atoms, settings.axis)
-    positions, atom_of = _orbital_sites(hamiltonian, atoms)
-    device = Device.from_matrices(h, s, positions, settings.axis, lead_cell=settings.lead_cell, orbital_atoms=atom_of,
-                                  lead_tolerance=settings.lead_tolerance, electrodes=(electrode, electrode),
-                                  electrode_tolerance=settings.electrode_tolerance,
-                                  align_electrodes=settings.align_electrodes)
+    device = _device(atoms, hamiltonian, settings, settings.lead_cell, electrodes=(electrode, electrode),
+                     align_electrodes=settings.align_electrodes)
     band = None if band_fermi is None else band_fermi + (device.electrode_shift or 0.0)
     return TransportSetup(device, _fermi_level(settings, hamiltonian, band), "electrode")
+
+
+def _device(atoms, hamiltonian, settings, lead_cell: float | None, **electrodes) -> Device:
+    """The :class:`Device` of ``atoms`` (open along the axis); ``electrodes``: ``electrodes=`` and
+    ``align_electrodes=`` of :meth:`Device.from_matrices` (none: the device's own end cells)."""
+    h, s = hamiltonian.open_matrices(atoms, settings.axis)
+    positions, atom_of = _orbital_sites(hamiltonian, atoms)
+    if electrodes:
+        electrodes["electrode_tolerance"] = settings.electrode_tolerance
+    return Device.from_matrices(h, s, positions, settings.axis, lead_cell=lead_cell, orbital_atoms=atom_of,
+                                lead_tolerance=settings.lead_tolerance, **electrodes)
 
 
 def _orbital_sites(hamiltonian: HamiltonianCalculator, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
@@ -215,8 +207,11 @@ def _orbital_sites(hamiltonian: HamiltonianCalculator, atoms: Atoms) -> tuple[np
     return atoms.positions[atom_of], atom_of
 
 
-def _band_fermi_level(hamiltonian: HamiltonianCalculator, electrode: Electrode, atoms: Atoms,
+def _band_fermi_level(hamiltonian: HamiltonianCalculator, lead, layer_atoms: np.ndarray, atoms: Atoms,
                       temperature: float) -> float:
-    """Fermi level (eV) of a charge-neutral electrode principal layer from its bands."""
-    numbers = atoms.numbers[np.unique(electrode.orbital_atoms)]
-    return electrode.fermi_level(valence_electrons(hamiltonian.basis.name, numbers), temperature)
+    """Fermi level (eV) of a charge-neutral lead principal layer from its bands (64 k-points).
+
+    ``layer_atoms``: the atom index of each orbital of the layer.
+    """
+    numbers = atoms.numbers[np.unique(layer_atoms)]
+    return band_fermi_level([lead], [1.0], valence_electrons(hamiltonian.basis.name, numbers), temperature)

@@ -22,7 +22,7 @@ from dataclasses import fields
 from ase import Atoms
 from ase.calculators.calculator import all_changes
 
-from hamtrans.calculators.arguments import CheckedCalculator, energy_grid, number, shown
+from hamtrans.calculators.arguments import CheckedCalculator, energy_grid, integer, number, shown
 from hamtrans.calculators.hamiltonian import HamiltonianCalculator
 from hamtrans.calculators.structure_transport import (TransportSetup, bulk_electrode, structure_current,
                                                       structure_transmission, transport_setup)
@@ -161,9 +161,8 @@ def _sweep_options(sweep) -> SweepOptions:
     if not isinstance(sweep, SweepOptions):
         raise ParameterError(f"TransportCalculator(sweep={shown(sweep)}): give a hamtrans.negf.SweepOptions, "
                              "e.g. SweepOptions(eta=1e-5, lead_method='sancho-rubio')")
-    if isinstance(sweep.batch_size, bool) or not isinstance(sweep.batch_size, int) or sweep.batch_size < 1:
-        raise ParameterError(f"TransportCalculator(sweep=...) SweepOptions(batch_size={shown(sweep.batch_size)}): "
-                             "give an integer ≥ 1 (energies per batched sweep)")
+    integer("TransportCalculator(sweep=...) SweepOptions", "batch_size", sweep.batch_size, 1,
+            "energies per batched sweep")
     return sweep
 
 

@@ -50,8 +50,8 @@ naming its key::
                                 #   across its cell boundary (hamtrans.negf.periodic_electrodes);
                                 #   auto: own where the end cells repeat, else periodic
       lead_cell: null           # Å, electrode period along x (null: detected; auto: the builder's TiN)
-      fermi_level: null         # eV; null: the leads' band Fermi level (periodic) or the
-                                #   reference's; a model with own leads needs it
+      fermi_level: null         # eV; null: the leads' band Fermi level (periodic leads, or a model
+                                #   with own leads) or the reference's
       temperature: 300.0        # K of the contacts' Fermi functions
       tolerance: 0.01           # relative tolerance of the adaptive current integral
       resolution: null          # eV between the adaptive grid's first energies (null: kT at 300 K)
