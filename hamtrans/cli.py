@@ -360,7 +360,7 @@ def _check_transport_options(args) -> None:
     if source.is_dir():
         inputs += [("input file", source / name) for name in ("structure.xyz", "H.csr", "S.csr")]
     check_output_folder(args.out, ("transmission.dat", "current.json", "transmission.png", "bond_currents.dat",
-                                   "bond_currents.png"), inputs, "--out")
+                                   "bond_currents.png", "dos.dat", "dos.png"), inputs, "--out")
     rules = [("points", args.points >= 2, "at least 2 energies"), ("batch-size", args.batch_size >= 1, "at least 1"),
              ("tolerance", args.tolerance > 0, "positive"), ("temperature", args.temperature >= 0, "≥ 0 K"),
              ("eta", args.eta >= 0, "≥ 0 eV"), ("lead-tolerance", args.lead_tolerance > 0, "positive (eV)"),
@@ -382,6 +382,8 @@ def _check_transport_options(args) -> None:
 
 
 def cmd_transport(args) -> None:
+    from dataclasses import replace
+
     from hamtrans.negf import SweepOptions, biased_device, current, transmission
     from hamtrans.negf.kpoints import kpoint_current, kpoint_transmission
     from hamtrans.negf.report import plot_transmission, write_current_json, write_transmission_table
@@ -432,19 +434,27 @@ def cmd_transport(args) -> None:
     plot_transmission(out / "transmission.png", energies, t, fermi_level, window,
                       f"{label}, bias {args.bias:g} V, {args.temperature:g} K{per_cell}", resolved)
     written = "transmission.dat, transmission.png, current.json"
+    rank_options = replace(options, comm=None, progress=False)  # on rank 0 alone: the other ranks have returned
     if args.bond_currents is not None:
         from hamtrans.negf.bond_currents import bond_currents
         from hamtrans.negf.report import plot_bond_currents, write_bond_currents_table
 
-        from dataclasses import replace
-
-        # on rank 0 alone: the other ranks have returned
-        bonds = bond_currents(device, args.bias, args.temperature, fermi_level, args.bond_currents,
-                              replace(options, comm=None, progress=False))
+        bonds = bond_currents(device, args.bias, args.temperature, fermi_level, args.bond_currents, rank_options)
         write_bond_currents_table(out / "bond_currents.dat", bonds)
         plot_bond_currents(out / "bond_currents.png", bonds, _transport_symbols(args, device),
                            f"{label}: bond currents at {args.bias:g} V")
         written += ", bond_currents.dat, bond_currents.png"
+    if args.dos:
+        from hamtrans.negf.density_of_states import atom_dos
+        from hamtrans.negf.report import plot_dos, write_dos_table
+
+        weights = None if kpoints is None else kpoints.weights
+        biased = [biased_device(d, args.bias) for d in devices]
+        dos = atom_dos(biased if kpoints else biased[0], energies, weights, rank_options)
+        write_dos_table(out / "dos.dat", dos, fermi_level)
+        plot_dos(out / "dos.png", dos, _transport_symbols(args, device), fermi_level,
+                 f"{label}: DOS at {args.bias:g} V{per_cell}")
+        written += ", dos.dat, dos.png"
     if result:
         print(f"I = {result.current:.6e} A at {args.bias:g} V{per_cell} (estimated error {result.error:.1e} A)")
     print(f"wrote {out}/{written}")
@@ -592,12 +602,25 @@ def cmd_demo(args) -> None:
              read_voltage=args.read_voltage, backend="cupy" if args.gpu else "numpy", check=not args.no_check)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """``--help`` that states each option's default where its help text does not already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from functools import partial
+
     from hamtrans import __version__
 
     parser = argparse.ArgumentParser(prog="hamtrans", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"hamtrans {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=partial(argparse.ArgumentParser, formatter_class=DefaultsHelpFormatter))
 
     p = sub.add_parser("reference", help="reference dataset from structure files (GFN1-xTB by tblite, or DFT by CP2K)")
     p.add_argument("structures", nargs="+", help="structure files readable by ASE (extxyz, cif, POSCAR, ...)")
@@ -611,7 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=None, help="CP2K work directories (default OUTPUT.cp2k/, one per structure)")
     p.add_argument("--temperature", type=float, default=None, help="tblite: electronic temperature, K (default 300)")
     p.add_argument("--max-iter", type=int, default=None, help="tblite: SCF iteration limit (default 300)")
-    p.add_argument("--mixer-damping", type=float, default=None, help="tblite: SCF mixing damping (0.2 for interfaces)")
+    p.add_argument("--mixer-damping", type=float, default=None,
+                   help="tblite: Broyden damping of the first SCF attempt, dimensionless in (0, 1] (default: the "
+                        "attempts of TBLiteReference.SCF_MIXING, 0.2 first)")
     p.add_argument("--no-blocks", action="store_true", help="energies/forces/stress only (small cells allowed)")
     p.add_argument("--resume", action="store_true",
                    help="continue OUTPUT.partial of an interrupted run (same inputs and settings, checked)")
@@ -647,11 +672,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out-file", help="CP2K .out with the image table (per-image files)")
         else:
             p.add_argument("directories", nargs="+")
-        p.add_argument("-o", "--output", required=True)
+        p.add_argument("-o", "--output", required=True, help="dataset file (.h5)")
         p.add_argument("--basis", default="szv-molopt-sr-gth", help="basis name (shipped or in --basis-file)")
         p.add_argument("--basis-file", help="CP2K basis-set file to read the shells from")
-        p.add_argument("--cutoff", type=parse_cutoff, default=5.0)
-        p.add_argument("--image-range", type=float, default=12.0)
+        p.add_argument("--cutoff", type=parse_cutoff, default=5.0,
+                       help="graph cutoff Å of the stored blocks, or per pair 'Hf-O=5.5,O-O=4,...'")
+        p.add_argument("--image-range", type=float, default=12.0,
+                       help="Å beyond which Γ-folded blocks are negligible (the image rule, docs/reference_data.md)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("info", help="summarise a dataset")
@@ -675,7 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-deeph", help="DeepH processed folders (hamiltonians.h5, overlaps.h5, ...) -> dataset")
     p.add_argument("directories", nargs="+", help="one DeepH folder per structure")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="dataset file (.h5)")
     p.add_argument("--basis", default=None,
                    help="basis name (shipped or in --basis-file) the folders' orbital_types.dat must match; default: "
                         "a basis named 'deeph' with the folders' shells")
@@ -730,7 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=float, default=None,
                    help="eV between the adaptive current grid's first energies (default kT at room temperature)")
     p.add_argument("--eta", type=float, default=0.0, help="imaginary energy eV (0 is exact with eigenmode leads)")
-    p.add_argument("--lead-method", default="eigenmode", choices=["eigenmode", "sancho-rubio"])
+    p.add_argument("--lead-method", default="eigenmode", choices=["eigenmode", "sancho-rubio"],
+                   help="surface Green's function: eigenmodes of the lead (exact at eta 0) or Sancho–Rubio "
+                        "decimation (needs eta > 0)")
     p.add_argument("--lead-cell", type=float, default=None,
                    help="electrode period along the axis, Å (default: detect; needed by --leads periodic)")
     p.add_argument("--leads", default=None, choices=["own", "periodic", "auto"],
@@ -743,9 +772,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bond-currents", type=int, default=None, metavar="POINTS",
                    help="also write the bond currents (A per atom pair) integrated on POINTS uniform energies over the "
                         "open bias window, and their plot (needs --bias; Γ only)")
+    p.add_argument("--dos", action="store_true",
+                   help="also write the DOS per atom (1/eV, k-averaged with --kpoints) on the T(E) grid (dos.dat) and "
+                        "its plot: DOS per element and the DOS along the axis in 1 Å slices (dos.png)")
     p.add_argument("--lead-tolerance", type=float, default=1e-4, help="eV allowed between repeated electrode cells")
-    p.add_argument("--threshold", type=float, default=0.0, help="drop |H|, |S| below this before partitioning")
-    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])
+    p.add_argument("--threshold", type=float, default=0.0,
+                   help="drop entries with |H| (eV) and |S| (dimensionless) below this before partitioning")
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"],
+                   help="array library of the NEGF sweeps: numpy (CPU), cupy (GPU, the 'gpu' extra), auto (cupy "
+                        "where a GPU is present)")
     p.add_argument("--batch-size", type=int, default=16, help="energies per batched sweep")
     p.add_argument("--basis", default=None, help="basis of a CSR folder (default szv-molopt-sr-gth), or the "
                                                  "transport sub-basis of --model (e.g. gfn1-xtb-compact; default: "

@@ -172,3 +172,29 @@ def test_build_device_help_gives_units_and_defaults_and_vacuum_makes_a_wire(tmp_
     assert main(["build-device", "-o", str(out), "--cross-section", "4.24", "4.24", "--oxide-length", "5",
                  "--electrode-length", "4.24", "--ti-length", "0", "--vacuum", "6"]) == 0
     assert read(out).cell.lengths()[1] == pytest.approx(4.24 + 6.0)
+
+
+UNIT_WORDS = ("Å", "eV", " K", " V", "fraction", "relative", "dimensionless")
+
+
+def test_every_option_of_every_command_has_help_with_its_unit_and_default(capsys):
+    import argparse
+
+    from hamtrans.cli import DefaultsHelpFormatter, build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, parser in commands.items():
+        formatter = DefaultsHelpFormatter(name)
+        for action in parser._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            option = f"{name} {action.option_strings[-1]}"
+            assert action.help, f"{option} has no help"
+            if action.type is float:
+                assert any(word in action.help for word in UNIT_WORDS), f"{option}: no unit in {action.help!r}"
+            if action.default not in (None, False):
+                assert "default" in formatter._get_help_string(action), f"{option}: default not shown"
+    with pytest.raises(SystemExit):
+        main(["transport", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: eigenmode)" in text and "(default: 16)" in text and "default E_F - 2" in text

@@ -1,4 +1,5 @@
-"""sisl bridge: the orbital-order table, round trips of real CP2K blocks with images, TSHS read by sisl."""
+"""sisl bridge: the orbital-order table, round trips of real CP2K blocks with images, TSHS read by sisl, T(E)
+against sisl's electrode self-energies."""
 
 import numpy as np
 import pytest
@@ -120,3 +121,33 @@ def test_export_command_writes_a_tshs_that_sisl_reads(tmp_path):
                                np.linalg.eigvalsh(shifted.toarray()), atol=1e-8)
     assert not list(tmp_path.glob(".*partial*"))
     assert main(["export", str(tmp_path / "tin.h5"), str(tmp_path / "tin.dat")]) == 2
+
+
+def test_transmission_equals_sisl_self_energies_and_a_dense_inverse_at_each_k():
+    """T(E, k⊥) of a non-orthogonal film with a scatterer: ours (periodic leads, RGF) against sisl's
+    ``RecursiveSI`` electrodes and the dense Caroli formula on the device exported with ``to_sisl``."""
+    from hamtrans.negf.kpoints import kpoint_devices, kpoint_transmission, transverse_kpoints
+
+    from .test_negf_kpoints import SPACING, lattice_film
+
+    atoms, h, s = lattice_film(12, 2, 1, 3.2, barrier=0.9)  # couplings reach two columns (3 Å)
+    kpoints = transverse_kpoints((1, 2, 1))
+    energies = np.array([-2.7, -1.1, 0.35, 1.6])
+    ours = kpoint_transmission(kpoint_devices(h, s, atoms, kpoints, lead_cell=3 * SPACING), kpoints, energies)
+    electrode = to_sisl(*lattice_film(3, 2, 1, 3.2))  # one clean principal layer: the device's end cells
+    left, right = sisl.RecursiveSI(electrode, "-A", eta=1e-10), sisl.RecursiveSI(electrode, "+A", eta=1e-10)
+    device = to_sisl(atoms, h, s)
+    device.set_nsc(a=1)  # open along the transport axis
+    m = electrode.no
+    for k, resolved in zip(kpoints.kpoints, ours.resolved):
+        h_k, s_k = device.Hk(k=k).toarray(), device.Sk(k=k).toarray()
+        for energy, t_ours in zip(energies, resolved):
+            sigma_l, sigma_r = left.self_energy(energy, k=k), right.self_energy(energy, k=k)
+            inverse = (energy + 1e-10j) * s_k - h_k
+            inverse[:m, :m] -= sigma_l
+            inverse[-m:, -m:] -= sigma_r
+            corner = np.linalg.inv(inverse)[:m, -m:]
+            gamma_l, gamma_r = 1j * (sigma_l - sigma_l.conj().T), 1j * (sigma_r - sigma_r.conj().T)
+            t_sisl = np.trace(gamma_l @ corner @ gamma_r @ corner.conj().T).real
+            assert t_ours == pytest.approx(t_sisl, abs=1e-7)
+    assert ours.resolved.max() > 1.5 and ours.resolved.min() < 0.5  # several channels, and scattering

@@ -48,7 +48,7 @@ def test_lead_errors_name_the_fix(toy):
     with pytest.raises(LeadError, match="give lead_cell="):
         transport_setup(plain, toy, TransportSettings())
     short = cell_device(8.48)  # the oxide reaches into the last 8.48 Å principal layer
-    with pytest.raises(LeadError, match=r"each electrode segment must hold 8\.48 Å of electrode only"):
+    with pytest.raises(LeadError, match=r"first and last 8\.48 Å from the outermost atom planes must be electrode only.*electrode_length ≥ 12\.72 Å"):
         transport_setup(short, toy, TransportSettings(leads="periodic"))
 
 

@@ -18,6 +18,7 @@ Input: H, S (eV) of a two-terminal device plus orbital positions; see
 ``transport``  the public API: transmission, green_function, current
 ``kpoints``    transverse k-point meshes, one device per k, k-averaged transmission and current
 ``bond_currents`` atom-pair-resolved flux and current, conserved at every atom
+``density_of_states`` DOS per atom (Mulliken), at Γ or k-averaged
 ``report``     files and plots of the ``hamtrans transport`` command
 """
 

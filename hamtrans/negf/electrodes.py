@@ -312,8 +312,9 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int | str, lead_cell:
             f"the device's first and last {thickness:.3f} Å are not copies of one electrode cell (lead_cell "
             f"{lead_cell} Å): the electrode lattice must continue across the cell boundary. Periodic leads are "
             f"the structure's first and last principal layer: with couplings reaching {reach:.2f} Å and a "
-            f"{lead_cell:g} Å electrode period, each electrode segment must hold {thickness:.2f} Å of electrode "
-            "only (build it with at least that electrode length)"
+            f"{lead_cell:g} Å electrode period, the first and last {thickness:.2f} Å from the outermost atom planes "
+            f"must be electrode only, with no interface atom among them (build_vcm_device: electrode_length ≥ "
+            f"{thickness + lead_cell:.2f} Å, one period more than the principal layer)"
         )
     first_in_last_order = first[np.argsort(to_last)]
     h0, s0 = (m.to_sparse(axis=axis, shift=0, kpoint=kpoint) for m in (hamiltonian, overlap))

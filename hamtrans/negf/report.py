@@ -1,4 +1,4 @@
-"""Outputs of ``hamtrans transport``: T(E) table, current JSON and a T(E) plot.
+"""Outputs of ``hamtrans transport``: T(E) table, current JSON, T(E) plot, bond currents and DOS.
 
 Files are written to a temporary name and renamed, so an interrupted run never
 leaves a half-written result.
@@ -136,6 +136,56 @@ def plot_bond_currents(path: Path, result, symbols, title: str = "", fraction: f
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper right", markerscale=1.5)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png"))
+    plt.close(fig)
+
+
+def write_dos_table(path: Path, result, fermi_level: float) -> None:
+    """Text table ``E (eV)  E−E_F (eV)  DOS`` then one ADOS column per atom (1/eV) of an
+    :class:`~hamtrans.negf.density_of_states.AtomDOS`; the header names each atom's axis coordinate."""
+    table = np.column_stack([result.energies, result.energies - fermi_level, result.total, result.atom_dos])
+    coordinate = result.positions[:, result.axis]
+    header = ("E_eV  E_minus_EF_eV  dos_per_eV  then dos_per_eV of atom 0, 1, ...; atom positions along the "
+              "transport axis (Å): " + " ".join(f"{x:.3f}" for x in coordinate))
+    atomic_write(path, lambda p: np.savetxt(p, table, header=header, fmt="%.6e"))
+
+
+def plot_dos(path: Path, result, symbols, fermi_level: float, title: str = "", width: float = 1.0) -> None:
+    """DOS per element against E − E_F, and the ADOS map along the transport axis.
+
+    The map sums the ADOS in slices of ``width`` Å along the axis (log colour scale; slices
+    without atoms left blank): a band diagram of the device, an oxide's gap is a dark band
+    around E_F.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    shifted = result.energies - fermi_level
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.0, 6.4), dpi=120, gridspec_kw={"height_ratios": [1, 1.4]})
+    top.plot(shifted, result.total, color="k", lw=1.2, label="total")
+    symbols = np.asarray(symbols)
+    for symbol, colour in zip(sorted(set(symbols)), plt.cm.tab10.colors):
+        top.plot(shifted, result.atom_dos[:, symbols == symbol].sum(1), lw=0.9, color=colour, label=symbol)
+    top.axvline(0.0, color="k", lw=0.8, ls="--")
+    top.set_xlabel("$E - E_F$ (eV)")
+    top.set_ylabel("DOS (1/eV)")
+    top.set_title(title, fontsize=9)
+    top.legend(fontsize=7, loc="upper left")
+    centres, sliced = result.along_axis(width)
+    positive = sliced[sliced > 0]
+    floor = max(positive.max() * 1e-5, positive.min()) if positive.size else 1e-12
+    atoms_in_slice, _ = np.histogram(result.positions[:, result.axis], np.append(centres - width / 2, centres[-1] + width / 2))
+    shown = np.ma.masked_where(np.broadcast_to(atoms_in_slice == 0, sliced.shape), np.clip(sliced, floor, None))
+    image = bottom.pcolormesh(centres, shifted, shown, shading="nearest",
+                              norm=LogNorm(vmin=floor, vmax=max(floor * 10, sliced.max())), cmap="magma")
+    bottom.axhline(0.0, color="w", lw=0.8, ls="--")
+    fig.colorbar(image, ax=bottom, label=f"DOS per {width:g} Å slice (1/eV)")
+    bottom.set_xlabel(f"{'xyz'[result.axis]} (Å)")
+    bottom.set_ylabel("$E - E_F$ (eV)")
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png"))
     plt.close(fig)
