@@ -45,7 +45,8 @@ FILMS = {"film_pristine_1": ("none", 1, 10.0, 3.0), "film_formed_1": ("filament"
          "film_mq20_pristine_1": ("none", 1, 20.0, 8.0), "film_mq20_formed_1": ("filament", 1, 20.0, 8.0),
          "film_mq20_broken_1": ("broken", 1, 20.0, 8.0),
          # a 30 Å melt-quenched oxide with a 20 Å gap next to the left electrode
-         "film_mq30_formed_1": ("filament", 1, 30.0, 20.0), "film_mq30_broken_1": ("broken", 1, 30.0, 20.0)}
+         "film_mq30_formed_1": ("filament", 1, 30.0, 20.0), "film_mq30_broken_1": ("broken", 1, 30.0, 20.0),
+         "film_mq30_formed_2": ("filament", 2, 30.0, 20.0), "film_mq30_broken_2": ("broken", 2, 30.0, 20.0)}
 #: Unseen test films (the paper's Table I: formed and broken filaments, plus the oxide without vacancies).
 TEST_FILMS = ("film_formed_1", "film_broken_1", "film_pristine_1")
 
