@@ -77,3 +77,24 @@ def test_shipped_transport_model_has_a_positive_definite_compact_overlap():
     compact = s.restricted(OrbitalBasis.named("gfn1-xtb-compact"))
     # open along the transport axis, as the NEGF device sees it; the whole-basis one is not definite
     assert np.linalg.eigvalsh(compact.to_sparse(axis=0).toarray()).min() > 0.1
+
+
+PBE_FILM = Path(__file__).parents[1] / "examples" / "vcm" / "table1_pbe" / "film_mq30_broken_1.extxyz"
+
+
+def test_shipped_pbe_model_predicts_a_film_with_a_positive_definite_overlap_at_every_k():
+    from ase.io import read
+
+    from hamtrans.negf.kpoints import kpoint_devices, transverse_kpoints
+
+    model = load_model("vcm-pbe-szv")
+    assert model.basis.name == "szv-molopt-sr-gth" and model.config.block_cutoff == 8.0
+    assert model.metadata["reference"].startswith("CP2K") and "PBE" in model.metadata["reference"]
+    assert model.metadata["metrics"]["total_mae_meV"] < 20.0  # validation slabs of the training films
+    film = read(PBE_FILM)  # an unseen test film (the structure its PBE reference was computed on)
+    h, s = model.predict(film)
+    kpoints = transverse_kpoints((1, 2, 4))
+    for device in kpoint_devices(h, s, film, kpoints, lead_cell=4.24):
+        hamiltonian, overlap = device.hamiltonian.toarray(), device.overlap.toarray()
+        assert np.abs(hamiltonian - hamiltonian.conj().T).max() < 1e-10
+        assert np.linalg.eigvalsh(overlap).min() > 0.05  # the whole SZV basis is the transport basis

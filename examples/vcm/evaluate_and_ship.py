@@ -6,7 +6,7 @@ best constant energy shift H + cS, see :mod:`hamtrans.models.evaluation`) and wr
 copy of the training configuration.
 
 The metadata's ``reference`` names the method, basis and block cutoff of the test devices'
-dataset (its stored reference settings).
+dataset (of the first training file without test devices), from its stored settings.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/evaluate_and_ship.py runs/vcm/best.pt            # vcm-gfn1
      ... evaluate_and_ship.py runs/vcm8/best.pt --data data8 --name vcm_gfn1_8 --config train8.yaml   # vcm-gfn1-8
@@ -34,7 +34,8 @@ def reference_text(path: Path, cutoff: float) -> str:
     """Method, basis and block cutoff of the reference behind a test dataset, from its stored settings."""
     with Dataset(path) as data:
         settings, basis = data.settings, data.basis.name
-    text = f"{settings['method']}, {basis} basis, blocks within {cutoff:g} Å"
+    named = basis.lower() in settings["method"].lower()
+    text = f"{settings['method']}{'' if named else f', {basis} basis'}, blocks within {cutoff:g} Å"
     if "cp2k" in settings:
         kpoints = settings["cp2k"].get("kpoints")
         text += f", k-points {' '.join(map(str, kpoints))}" if kpoints else ", Γ"
@@ -50,7 +51,8 @@ def main() -> None:
     parser.add_argument("--data", default="data", help="folder of the test devices, under examples/vcm")
     parser.add_argument("--name", default="vcm_gfn1", help="file name of the shipped model (no suffix)")
     parser.add_argument("--config", default="train.yaml", help="training configuration shipped with it")
-    parser.add_argument("--devices", nargs="+", default=TEST_DEVICES, help="unseen test devices (file stems in --data)")
+    parser.add_argument("--devices", nargs="*", default=TEST_DEVICES,
+                        help="unseen test devices (file stems in --data); none: the validation metrics only")
     args = parser.parse_args()
     model_path = Path(args.model)
     predictor = load_model(model_path)
@@ -68,7 +70,8 @@ def main() -> None:
                   f"{row['overlap_mae']:9.1e} {row['energy_zero_shift_meV']:+10.0f} "
                   f"{row['aligned_node_mae_meV']:14.2f} / {row['aligned_edge_mae_meV']:.2f} / "
                   f"{row['aligned_total_mae_meV']:.2f}")
-    metadata["reference"] = reference_text(HERE / args.data / f"{args.devices[0]}.h5", predictor.config.block_cutoff)
+    source = HERE / args.data / f"{args.devices[0]}.h5" if args.devices else Path(metadata["train_data"][0])
+    metadata["reference"] = reference_text(source, predictor.config.block_cutoff)
     TARGET.mkdir(parents=True, exist_ok=True)
     save_model(TARGET / f"{args.name}.pt", predictor.hamiltonian, predictor.overlap, metadata)
     shutil.copy(HERE / args.config, TARGET / f"{args.name}.yaml")

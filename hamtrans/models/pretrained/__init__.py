@@ -17,6 +17,13 @@
     definite on TiN electrodes, which the whole-basis GFN1 overlap truncated at any
     finite range is not). Its current errors on unseen devices are in the README.
 
+``vcm-pbe-szv``
+    The same elements with a DFT reference: CP2K PBE, basis ``szv-molopt-sr-gth``, blocks
+    within 8 Å, of laterally periodic films with melt-quenched oxides (config
+    ``vcm_pbe_szv.yaml``, a copy of ``examples/vcm/train_pbe_films.yaml``). The whole SZV
+    basis is the transport basis (its overlap is positive definite); films need the
+    transverse k-sum (docs/cp2k.md has its errors and currents on unseen films).
+
 ``vcm-gfn1-potential``
     Interatomic potential for N, O, Ti, Hf trained on GFN1-xTB energies, forces and
     stresses of bulk, strained, rattled, defective and interface cells
@@ -30,7 +37,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PRETRAINED = {"vcm-gfn1": HERE / "vcm_gfn1.pt", "vcm-gfn1-8": HERE / "vcm_gfn1_8.pt",
-              "vcm-gfn1-potential": HERE / "vcm_gfn1_potential.pt"}
+              "vcm-pbe-szv": HERE / "vcm_pbe_szv.pt", "vcm-gfn1-potential": HERE / "vcm_gfn1_potential.pt"}
 
 
 def available() -> tuple[str, ...]:
