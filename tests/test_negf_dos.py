@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 from hamtrans.cli import main
-from hamtrans.data.formats import DatasetWriter, Record
 from hamtrans.errors import HamtransError
 from hamtrans.negf import Device, biased_device, periodic_electrodes
 from hamtrans.negf.density_of_states import atom_dos
 from hamtrans.negf.kpoints import kpoint_devices, transverse_kpoints
 from hamtrans.negf.tight_binding import chain
-from tests.test_negf_kpoints import BASIS, SPACING, lattice_film
+from tests.test_negf_kpoints import BASIS, SPACING, lattice_film, write_film_dataset
 
 
 def chain_states_per_site(energies, hopping, overlap):
@@ -70,9 +69,7 @@ def test_bad_dos_input_is_a_named_error():
 
 
 def test_transport_command_writes_the_k_averaged_atom_dos_and_its_plot(tmp_path):
-    atoms, h, s = lattice_film(12, 2, 1, 3.2, barrier=0.9)
-    with DatasetWriter(tmp_path / "film.h5", BASIS, {"source": "test"}) as writer:
-        writer.append(Record(atoms, h, s, fermi_level=-1.0, name="film"))
+    atoms, h, s = write_film_dataset(tmp_path / "film.h5")
     out = tmp_path / "out"
     assert main(["transport", str(tmp_path / "film.h5"), "--leads", "periodic", "--lead-cell", str(3 * SPACING),
                  "--kpoints", "1", "2", "1", "--points", "5", "--bias", "0.2", "--dos", "--out", str(out)]) == 0

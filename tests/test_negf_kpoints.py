@@ -37,6 +37,19 @@ def lattice_film(columns: int, width: int, height: int, cutoff: float, barrier: 
     return atoms, hamiltonian, overlap
 
 
+def write_film_dataset(path):
+    """A one-record data set of the 12 × 2 × 1 barrier film (lattice cutoff 3.2 Å, barrier 0.9 eV) at ``path``.
+
+    Returns ``(atoms, H, S)`` of the record.
+    """
+    from hamtrans.data.formats import DatasetWriter, Record
+
+    atoms, h, s = lattice_film(12, 2, 1, 3.2, barrier=0.9)
+    with DatasetWriter(path, BASIS, {"source": "test"}) as writer:
+        writer.append(Record(atoms, h, s, fermi_level=-1.0, name="film"))
+    return atoms, h, s
+
+
 def test_bloch_sum_is_hermitian_and_gamma_is_the_fold():
     atoms, h, _ = lattice_film(6, 2, 1, cutoff=3.2, barrier=0.7)
     folded = h.to_sparse(axis=0)
@@ -141,11 +154,8 @@ def test_bad_kpoint_input_is_a_named_error():
 
 def test_transport_command_with_kpoints_writes_the_average_and_each_k(tmp_path):
     from hamtrans.cli import main
-    from hamtrans.data.formats import DatasetWriter, Record
 
-    atoms, h, s = lattice_film(12, 2, 1, 3.2, barrier=0.9)
-    with DatasetWriter(tmp_path / "film.h5", BASIS, {"source": "test"}) as writer:
-        writer.append(Record(atoms, h, s, fermi_level=-1.0, name="film"))
+    write_film_dataset(tmp_path / "film.h5")
     out = tmp_path / "out"
     assert main(["transport", str(tmp_path / "film.h5"), "--leads", "periodic", "--lead-cell", str(3 * SPACING),
                  "--kpoints", "1", "2", "3", "--points", "7", "--bias", "0.2", "--out", str(out)]) == 0
