@@ -3,6 +3,7 @@
 import pytest
 import torch
 from e3nn import o3
+from e3nn.util.test import assert_equivariant
 
 from hamtrans.models.equivariant import ChannelwiseTensorProduct, ProductThenLinear, default_dtype
 
@@ -42,13 +43,14 @@ def test_tensor_product_equals_e3nn(modules):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_tensor_product_is_equivariant(modules):
+def test_tensor_product_is_equivariant_with_parity(modules):
+    """e3nn's own check: random rotations, the inversion and their products on every input and output."""
     product, _, _ = modules
-    x, y, w = inputs(product, 20)
+    x, y, w = (t.detach() for t in inputs(product, 20))
     with default_dtype(torch.float64):  # e3nn builds its Wigner D generators in the default dtype
-        rotation = o3.rand_matrix()
-        d_in, d_sh, d_out = (irreps.D_from_matrix(rotation) for irreps in (IRREPS, SH, product.irreps_out))
-    torch.testing.assert_close(product(x @ d_in.T, y @ d_sh.T, w), product(x, y, w) @ d_out.T, rtol=1e-12, atol=1e-12)
+        errors = assert_equivariant(product, args_in=[x, y, w], irreps_in=[IRREPS, SH, None],
+                                    irreps_out=[product.irreps_out], tolerance=1e-12)
+    assert len(errors) == 2  # with and without parity: both transformations were checked
 
 
 def test_product_then_linear_equals_the_linear_of_the_product(modules):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from e3nn import o3
+from scipy.spatial.transform import Rotation
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.orbital_order import (
@@ -77,9 +78,22 @@ def test_wigner_d_is_exact_representation(l, rotation):
     np.testing.assert_allclose(wigner_d(l, rotation @ rotation.T), d @ other, atol=1e-12)
 
 
-def test_wigner_d_rejects_reflection():
-    with pytest.raises(ValueError, match="proper rotation"):
-        wigner_d(1, -np.eye(3))
+@pytest.mark.parametrize("l", [0, 1, 2, 3, 4])
+def test_wigner_d_of_improper_transformations_carries_the_parity(l):
+    """Inversion, a mirror and a rotoinversion: ``Y^l(R x) = D Y^l(x)`` with ``D = (−1)^l D(−R)``."""
+    rotation = Rotation.from_euler("zyx", [0.3, 1.2, -0.8]).as_matrix()
+    r = unit_vectors(seed=3)
+    y = o3.spherical_harmonics(l, torch.as_tensor(r), normalize=True).numpy()
+    for improper in (-np.eye(3), np.diag([1.0, -1.0, 1.0]), -rotation):
+        d = wigner_d(l, improper)
+        y_moved = o3.spherical_harmonics(l, torch.as_tensor(r @ improper.T), normalize=True).numpy()
+        np.testing.assert_allclose(y_moved, y @ d.T, atol=1e-13)
+    np.testing.assert_allclose(wigner_d(l, -np.eye(3)), (-1) ** l * np.eye(2 * l + 1), atol=1e-13)
+
+
+def test_wigner_d_rejects_a_matrix_that_is_not_orthogonal():
+    with pytest.raises(ValueError, match="orthogonal"):
+        wigner_d(1, np.diag([1.0, 1.0, 2.0]))
 
 
 def test_transform_round_trip_and_orthogonality():

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from hamtrans.data.formats import Dataset
-from hamtrans.data.orbital_order import rotation_matrix_for_orbitals
 from hamtrans.data.structures import cut_cluster
 from hamtrans.models import load_model
 from hamtrans.models.evaluation import evaluate_model
 from hamtrans.models.pretrained import available
+from tests.equivariance import assert_matrices_equivariant
 
 FIXTURE = Path(__file__).parent / "fixtures" / "vcm" / "formed_1.h5"  # unseen formed-filament device, GFN1-xTB
 
@@ -23,19 +23,12 @@ def test_shipped_model_loads_by_name():
     assert "random_1" in " ".join(model.metadata["train_data"])
 
 
-def test_shipped_model_is_equivariant_in_float32(rotation):
+def test_shipped_model_is_equivariant_in_float32():
     model = load_model("vcm-gfn1")
     with Dataset(FIXTURE) as data:
         device = data[0].atoms
     cluster = cut_cluster(device, center=int(np.flatnonzero(device.numbers == 72)[0]), radius=6.0)
-    rotated = cluster.copy()
-    rotated.positions = cluster.positions @ rotation.T
-    d = rotation_matrix_for_orbitals(model.basis, cluster.numbers, rotation).toarray()
-    h, s = model.predict(cluster)
-    h_rot, s_rot = model.predict(rotated)
-    for a, b in ((h, h_rot), (s, s_rot)):
-        a, b = a.to_sparse().toarray(), b.to_sparse().toarray()
-        assert np.abs(d @ a @ d.T - b).max() < 1e-5 * max(1.0, np.abs(a).max())
+    assert_matrices_equivariant(model.predict, cluster, model.basis, 1e-5)  # H and S, rotations and parity
 
 
 def test_shipped_model_accuracy_on_an_unseen_device(tmp_path):

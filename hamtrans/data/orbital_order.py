@@ -57,18 +57,21 @@ SOURCE_ORDERS: dict[str, dict[int, tuple[tuple[int, ...], tuple[int, ...]]]] = {
 
 
 def wigner_d(l: int, rotation: np.ndarray) -> np.ndarray:
-    """Real Wigner matrix of a proper rotation in the internal (e3nn) order.
+    """Real Wigner matrix of an orthogonal transformation (rotation, inversion, mirror) in the internal (e3nn) order.
 
-    Solves ``Y^l(R x) = D Y^l(x)`` by least squares on fixed sample directions
-    with e3nn's float64 spherical harmonics. This is exact to ~1e-15, whereas
-    ``e3nn.o3.Irrep.D_from_matrix`` (e3nn 0.6.0) is off by ~5e-7 even in float64.
+    For a proper rotation, solves ``Y^l(R x) = D Y^l(x)`` by least squares on fixed sample
+    directions with e3nn's float64 spherical harmonics. This is exact to ~1e-15, whereas
+    ``e3nn.o3.Irrep.D_from_matrix`` (e3nn 0.6.0) is off by ~5e-7 even in float64. An
+    improper ``R`` (det −1) is ``(−1)^l D(−R)``: atomic orbitals of angular momentum l have
+    parity ``(−1)^l``, so a matrix of the transformed structure is ``D H Dᵀ`` for every
+    element of O(3).
 
     Parameters
     ----------
     l
         Angular momentum.
     rotation
-        Proper rotation matrix, shape ``(3, 3)``.
+        Orthogonal matrix, shape ``(3, 3)``, det ±1.
 
     Returns
     -------
@@ -79,8 +82,10 @@ def wigner_d(l: int, rotation: np.ndarray) -> np.ndarray:
     from e3nn import o3
 
     rotation = np.asarray(rotation, dtype=np.float64)
-    if not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-10) or np.linalg.det(rotation) < 0:
-        raise HamtransError("wigner_d needs a proper rotation matrix (orthogonal, det +1)")
+    if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-10):
+        raise HamtransError("wigner_d needs an orthogonal 3 × 3 matrix (a rotation, possibly times the inversion)")
+    if np.linalg.det(rotation) < 0:
+        return (-1) ** l * wigner_d(l, -rotation)
     points = torch.as_tensor(_SAMPLE_DIRECTIONS)
     y = o3.spherical_harmonics(l, points, normalize=True)
     y_rotated = o3.spherical_harmonics(l, points @ torch.as_tensor(rotation).T, normalize=True)
@@ -142,9 +147,10 @@ def orbital_transform(basis: OrbitalBasis, numbers: Sequence[int] | np.ndarray, 
 def rotation_matrix_for_orbitals(
     basis: OrbitalBasis, numbers: Sequence[int] | np.ndarray, rotation: np.ndarray
 ) -> sp.csr_matrix:
-    """Block-diagonal ``D(R)`` over all orbitals, internal order.
+    """Block-diagonal ``D(R)`` over all orbitals, internal order, for any orthogonal ``R`` (O(3)).
 
-    A matrix of the rotated structure is ``D H Dᵀ`` with ``D`` from this function.
+    A matrix of the transformed structure (positions ``x → R x``) is ``D H Dᵀ`` with ``D`` from
+    this function; an improper ``R`` includes each orbital's parity ``(−1)^l``.
     """
     cache = {l: wigner_d(l, rotation) for l in {l for _, l, _ in basis.shell_table(numbers)}}
     return _block_diagonal([cache[l] for _, l, _ in basis.shell_table(numbers)])
