@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 # one BLAS thread per process: multi-threaded BLAS on small blocks is slower here
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: install test demo clean
+.PHONY: install test lint demo clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml | $(PYTHON)
 install: $(STAMP)
 
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# style: the rules and their reasons are in pyproject.toml ([tool.ruff])
+lint: install
+	$(VENV)/bin/ruff check .
 
 demo: install
 	$(VENV)/bin/hamtrans demo --out demo_out

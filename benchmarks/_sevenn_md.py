@@ -136,11 +136,10 @@ def main() -> None:
 
     import ase
     import ase.io
+    import sevenn
     from ase import units
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
     from ase.md.verlet import VelocityVerlet
-
-    import sevenn
     from sevenn.calculator import SevenNetCalculator
 
     if args.structure:

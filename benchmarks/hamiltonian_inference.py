@@ -92,8 +92,8 @@ def unfused(source, target, chunk=20000):
     parts = []
     for start in range(0, graph.n_edges, chunk):
         part = slice(start, start + chunk)
-        receivers, senders, _, distance, sh = model._edge_geometry(inputs, inputs.block_index[:, part],
-                                                                   inputs.block_shift[part])
+        receivers, senders, _, distance, sh = model._edge_geometry(inputs, inputs.block_edge_index[:, part],
+                                                                   inputs.block_shifts[part])
         weights = model.edge_radial(model.block_radial(distance))
         parts.append(model.edge_linear(model.edge_tp(source[receivers] + target[senders], sh, weights)))
     return torch.cat(parts)

@@ -19,7 +19,6 @@ from typing import Callable, Iterable
 
 from hamtrans.errors import OutputError
 
-
 #: ``errno`` values of a write the file system refuses: no space, quota, file too large, read-only, permissions.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
 #: Bytes (1 MiB) below which a file system counts as full when a writer fails without an ``errno``.

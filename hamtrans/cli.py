@@ -296,10 +296,11 @@ def _transport_devices(args):
         return _model_transport_device(args)
     lead_args = dict(lead_tolerance=args.lead_tolerance, threshold=args.threshold)
     if source.is_dir():
+        from ase.units import Hartree
+
         from hamtrans.data.formats import read_structure
         from hamtrans.data.formats.cp2k import check_matrices
         from hamtrans.data.formats.csr import read_triplet_matrix
-        from ase.units import Hartree
 
         if args.kpoints is not None or args.leads == "periodic":
             raise OptionError("a CSR folder holds Γ-folded matrices without cell shifts: --kpoints and --leads "
@@ -474,27 +475,27 @@ def _transport_symbols(args, device) -> list[str]:
 
 
 def cmd_train(args) -> None:
-    from hamtrans.models.train_config import load_config
-    from hamtrans.models.training import Trainer
+    from hamtrans.training.config import load_config
+    from hamtrans.training.tasks import make_trainer
 
     config = load_config(args.config)
     _check_run_folder(config, args.config)
-    _train(Trainer(config, resume=args.resume, overwrite=args.overwrite), "best model")
+    _train(make_trainer(config, resume=args.resume, overwrite=args.overwrite), "best model")
 
 
 def cmd_finetune(args) -> None:
-    from hamtrans.models.finetuning import ReplayEWCTask, load_finetune_config
-    from hamtrans.models.training import Trainer
+    from hamtrans.training.finetuning import ReplayEWCTask, load_finetune_config
+    from hamtrans.training.trainer import Trainer
 
     config = load_finetune_config(args.config)
     _check_run_folder(config, args.config)
-    _train(Trainer(config, resume=args.resume, task=ReplayEWCTask(config), overwrite=args.overwrite),
+    _train(Trainer(config, ReplayEWCTask(config), resume=args.resume, overwrite=args.overwrite),
            "fine-tuned model")
 
 
 def _check_run_folder(config, config_path) -> None:
     """Refuse an unusable ``output.directory`` (a file, a read-only folder) before any data or model is loaded."""
-    from hamtrans.models.training import RUN_FILES
+    from hamtrans.training.trainer import RUN_FILES
 
     check_output_folder(config.output.directory, RUN_FILES, [("configuration file", config_path)],
                         "output.directory")
@@ -561,7 +562,7 @@ def cmd_evaluate(args) -> None:
                         [("model file", args.model), ("dataset", args.dataset)], "--out")
     if file_format(args.model) == POTENTIAL_FORMAT:
         from hamtrans.models.model_file import load_potential
-        from hamtrans.models.potential_training import evaluate_potential, read_labels
+        from hamtrans.training.potential_task import evaluate_potential, read_labels
 
         summary = evaluate_potential(load_potential(args.model), read_labels(args.dataset))
         out = Path(args.out)
@@ -713,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("train", cmd_train, "train the Hamiltonian model or the potential (YAML config; torchrun for DDP)"),
             ("finetune", cmd_finetune, "fine-tune a trained potential with replay + EWC (YAML config)")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("config", help="YAML configuration (keys: hamtrans/models/train_config.py)")
+        p.add_argument("config", help="YAML configuration (keys: hamtrans/training/config.py)")
         p.add_argument("--resume", action="store_true", help="continue from <output.directory>/checkpoint.pt")
         p.add_argument("--overwrite", action="store_true",
                        help="replace the run already in output.directory (its best.pt, checkpoint.pt, metrics.csv)")

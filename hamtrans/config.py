@@ -1,6 +1,6 @@
 """YAML configuration files: sections as frozen dataclasses with checked keys.
 
-Shared by ``hamtrans train``/``finetune`` (:mod:`hamtrans.models.train_config`) and
+Shared by ``hamtrans train``/``finetune`` (:mod:`hamtrans.training.config`) and
 ``hamtrans iv`` (:mod:`hamtrans.kmc.iv_config`). A misspelt key is an error that
 names the key, its section and the closest valid key; a value of a numeric field
 that is not a number (with ``finite=True``: not a finite number) is an error that
@@ -19,17 +19,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from hamtrans.errors import HamtransError
+from hamtrans.errors import ConfigError
 
 
 def is_finite_number(value) -> bool:
     """Whether ``value`` is one finite real number (Python or numpy; a bool is not a number)."""
     return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
             and bool(np.isfinite(value)))
-
-
-class ConfigError(HamtransError):
-    """A configuration file is invalid."""
 
 
 def check_keys(given: dict, cls, where: str) -> None:

@@ -59,3 +59,7 @@ class OptionError(HamtransError):
 
 class ParameterError(HamtransError):
     """An argument of a calculator or bridge has an unusable type or value."""
+
+
+class ConfigError(HamtransError):
+    """A configuration (YAML file or config object) has an unknown key or an unusable value."""

@@ -4,11 +4,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-#: Non-periodic cluster with H (s, s), N/O (s, p) and Ti/Hf (d, s, p) shells.
-CLUSTER_SYMBOLS = "HfO2TiNH"
-CLUSTER_POSITIONS = [
-    [0.0, 0.0, 0.0], [1.9, 0.3, 0.1], [-0.4, 1.8, -0.6], [0.2, -0.3, 2.6], [2.0, -1.5, 2.2], [-1.2, -1.1, -1.2],
-]
+from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
 
 @pytest.fixture

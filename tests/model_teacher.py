@@ -1,4 +1,5 @@
-"""A fixed random "teacher" model labels small VCM devices: learnable H/S data without a DFT run."""
+"""Random-weight Hamiltonian models: the test configuration, randomised weights, prediction, and a fixed
+"teacher" that labels small VCM devices (learnable H/S data without a DFT run)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,36 @@ from hamtrans.models.electrostatics import electron_potential, neutralized, pote
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
 from hamtrans.models.inputs import prepare_inputs
 
+BASIS = OrbitalBasis.named("gfn1-xtb")
 SPECIES = (7, 8, 22, 72)
 TEACHER = HamiltonianModelConfig(basis="gfn1-xtb", species=SPECIES, block_cutoff=4.5, mp_cutoff=3.5, channels=8,
                                  heads=2, dtype="float64")
+
+
+def config(**changes) -> HamiltonianModelConfig:
+    """The test models' configuration (H, N, O, Ti, Hf; block cutoff 5 Å) with ``changes`` applied."""
+    settings = dict(basis="gfn1-xtb", species=(1, 7, 8, 22, 72), block_cutoff=5.0, mp_cutoff=3.5, channels=8, heads=2)
+    settings.update(changes)
+    return HamiltonianModelConfig(**settings)
+
+
+def predict(model, atoms, cutoff=5.0) -> BlockSparseMatrix:
+    """``model``'s matrix of ``atoms`` on the graph of radius ``cutoff`` (Å), in float64."""
+    graph = build_graph(atoms, cutoff)
+    inputs = prepare_inputs(atoms, graph, BASIS, list(model.config.species), model.config.mp_cutoff,
+                            model.config.torch_dtype)
+    with torch.no_grad():
+        onsite, edges = model(inputs)
+    return BlockSparseMatrix(BASIS, atoms.numbers, graph, onsite.double().numpy(), edges.double().numpy())
+
+
+def randomise(model: torch.nn.Module, seed: int = 0) -> None:
+    """Give every parameter and statistics buffer non-trivial values (an untrained model is too tame)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if name.startswith(("onsite_shift", "onsite_scale", "edge_scale", "onsite_")) and tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype))
 
 
 def teacher_models(electrostatics: bool = False) -> tuple[HamiltonianModel, OverlapModel]:

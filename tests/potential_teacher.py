@@ -1,4 +1,5 @@
-"""A random-weight potential as the teacher of small training sets (labels any potential can learn)."""
+"""Random-weight potentials: the teacher of small training sets (labels any potential can learn) and a
+perturbed one with non-trivial statistics for the physics checks."""
 
 from pathlib import Path
 
@@ -10,8 +11,13 @@ from ase.io import write
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.formats import DatasetWriter, Record
 from hamtrans.data.structures import bulk_hfo2, bulk_tin
-from hamtrans.models.potential import InteratomicPotential, PotentialConfig, evaluate, prepare_potential_inputs
-from hamtrans.models.potential import stress_from_virial
+from hamtrans.models.potential import (
+    InteratomicPotential,
+    PotentialConfig,
+    evaluate,
+    prepare_potential_inputs,
+    stress_from_virial,
+)
 
 SPECIES = (7, 8, 22, 72)
 
@@ -23,6 +29,21 @@ def teacher(seed: int = 42) -> InteratomicPotential:
     with torch.no_grad():
         model.energy_shift.copy_(torch.tensor([-3.0, -4.5, -6.0, -9.0]))
         model.average_neighbours.fill_(10.0)
+    return model
+
+
+def random_potential(dtype: str = "float64", n_layers: int = 2, cutoff: float = 4.0,
+                     seed: int = 0) -> InteratomicPotential:
+    """A potential with random (not trained) weights and non-trivial statistics."""
+    torch.manual_seed(seed)
+    model = InteratomicPotential(PotentialConfig(species=SPECIES, cutoff=cutoff, channels=8, lmax=2,
+                                                 n_layers=n_layers, radial_hidden=16, dtype=dtype))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+        model.energy_shift.copy_(torch.tensor([-3.0, -4.0, -6.0, -9.0]))
+        model.energy_scale.fill_(0.7)
+        model.average_neighbours.fill_(12.0)
     return model
 
 

@@ -20,8 +20,8 @@ from hamtrans.errors import FileFormatError, HamtransError, ParameterError, Stru
 from hamtrans.models import HamiltonianPredictor, save_model
 from hamtrans.models.model_file import save_potential
 from hamtrans.negf import SweepOptions
-from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
-from tests.test_potential import random_potential
+from tests.potential_teacher import random_potential
+from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 from tests.toy_electronic import unit_overlap_models
 
 NAN, INF = float("nan"), float("inf")

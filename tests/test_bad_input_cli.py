@@ -23,7 +23,6 @@ from ase import Atoms
 from ase.io import read, write
 from ase.units import Hartree
 
-from hamtrans.errors import OutputError
 from hamtrans.cli import main
 from hamtrans.config import ConfigError, section
 from hamtrans.data.basis import OrbitalBasis
@@ -31,21 +30,18 @@ from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.formats import Dataset, DatasetWriter, Record, read_cp2k, read_structure
 from hamtrans.data.formats.cp2k import check_matrices, positive_definite
 from hamtrans.data.formats.dataset import structure_digest
-from hamtrans.errors import RecordIndexError
 from hamtrans.data.graphs import build_graph
 from hamtrans.data.reference import Cp2kReference, TBLiteReference
 from hamtrans.data.structures import DeviceSpec, build_vcm_device, bulk_hfo2
-from hamtrans.errors import FileFormatError, HamtransError, MatrixError
+from hamtrans.errors import FileFormatError, HamtransError, MatrixError, OutputError, RecordIndexError
 from hamtrans.kmc.iv_config import parse_iv_config
+from tests.record_checks import assert_same_records
+from tests.structures import molecule
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = Path(__file__).parent / "fixtures" / "cp2k"
 CLUSTER = FIX / "cluster_a_szv"
 SZV = OrbitalBasis.named("szv-molopt-sr-gth")
-
-
-def molecule(shift: float = 0.0) -> Atoms:
-    return Atoms("HfO2", positions=[[0, 0, 0], [1.9, 0.2 + shift, 0], [-0.3, 1.9, 0.4]])
 
 
 def fails(argv: list, capsys, *fragments: str) -> str:
@@ -505,21 +501,6 @@ SLOW_REFERENCE = (
     "from hamtrans.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
-
-
-def assert_same_records(path_a: Path, path_b: Path) -> None:
-    with Dataset(path_a) as a, Dataset(path_b) as b:
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert (x.name, x.input_digest) == (y.name, y.input_digest)
-            np.testing.assert_array_equal(x.atoms.positions, y.atoms.positions)
-            for name in ("hamiltonian", "overlap"):
-                np.testing.assert_array_equal(getattr(x, name).graph.edge_index, getattr(y, name).graph.edge_index)
-                np.testing.assert_allclose(getattr(x, name).edges, getattr(y, name).edges, rtol=0, atol=1e-10)
-                np.testing.assert_allclose(getattr(x, name).onsite, getattr(y, name).onsite, rtol=0, atol=1e-10)
-            np.testing.assert_allclose(x.forces, y.forces, rtol=0, atol=1e-10)
-            np.testing.assert_allclose(x.charges, y.charges, rtol=0, atol=1e-10)
-            assert x.energy == pytest.approx(y.energy, abs=1e-10)
 
 
 def test_sigkill_loses_at_most_the_structure_in_flight_and_resume_completes(tmp_path, capsys):

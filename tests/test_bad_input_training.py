@@ -29,15 +29,14 @@ from hamtrans.config import ConfigError
 from hamtrans.data.formats import Dataset, DatasetWriter
 from hamtrans.errors import FileFormatError, HamtransError, TrainingError
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
-from hamtrans.models.hamiltonian_training import load_samples
 from hamtrans.models.model_file import load_model, load_potential
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer
+from hamtrans.training.config import parse_config
+from hamtrans.training.hamiltonian_task import load_samples
+from hamtrans.training.tasks import make_trainer
 from tests.model_teacher import write_teacher_dataset
-from tests.potential_teacher import write_teacher_data
-from tests.test_models_training import raw_config as hamiltonian_raw
-from tests.test_potential import mixed_cell, random_potential
-from tests.test_potential_training import raw_config as potential_raw
+from tests.potential_teacher import random_potential, write_teacher_data
+from tests.structures import mixed_cell
+from tests.training_configs import hamiltonian_raw_config, tiny_potential
 from tests.training_runs import ROOT
 
 
@@ -54,13 +53,6 @@ def hamiltonian_data(tmp_path_factory) -> Path:
     return path
 
 
-def tiny_potential(data: Path, out: Path, **training) -> dict:
-    """A one-layer, four-channel potential: the fastest real training run."""
-    raw = potential_raw(data, out, **training)
-    raw["model"].update(n_layers=1, channels=4, radial_hidden=8)
-    return raw
-
-
 def write_yaml(raw: dict, path: Path) -> Path:
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -70,7 +62,7 @@ def write_yaml(raw: dict, path: Path) -> Path:
 def trained_potential(potential_data, tmp_path_factory) -> Path:
     """``best.pt`` of a one-step potential run."""
     out = tmp_path_factory.mktemp("trained") / "run"
-    Trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=1))).run()
+    make_trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=1))).run()
     return out / "best.pt"
 
 
@@ -78,7 +70,7 @@ def trained_potential(potential_data, tmp_path_factory) -> Path:
 def trained_hamiltonian(hamiltonian_data, tmp_path_factory) -> Path:
     """``best.pt`` of a one-step Hamiltonian run."""
     out = tmp_path_factory.mktemp("trained_h") / "run"
-    Trainer(parse_config(hamiltonian_raw(hamiltonian_data, out, epochs=1, max_steps=1))).run()
+    make_trainer(parse_config(hamiltonian_raw_config(hamiltonian_data, out, epochs=1, max_steps=1))).run()
     return out / "best.pt"
 
 
@@ -97,9 +89,9 @@ def test_train_refuses_to_overwrite_a_finished_run(potential_data, tmp_path, cap
     assert {name: (out / name).read_bytes() for name in before} == before  # nothing touched
     with pytest.raises(TrainingError, match=rf"{re.escape(str(out))} already holds a training run.*--resume.*"
                                             r"--overwrite"):
-        Trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=2)))
+        make_trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=2)))
     with pytest.raises(TrainingError, match="--resume .*--overwrite .*give one of them"):
-        Trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=2)), resume=True,
+        make_trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=2)), resume=True,
                 overwrite=True)
     assert main(["train", str(config), "--resume", "--overwrite"]) == 2
     assert main(["train", str(config), "--overwrite"]) == 0  # replaced: a new run from step 0
@@ -109,27 +101,27 @@ def test_train_refuses_to_overwrite_a_finished_run(potential_data, tmp_path, cap
 
 def test_overwrite_removes_the_old_best_model_before_training(potential_data, tmp_path):
     out = tmp_path / "run"
-    Trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=1))).run()
-    Trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=1)), overwrite=True)
+    make_trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=1))).run()
+    make_trainer(parse_config(tiny_potential(potential_data, out, epochs=1, max_steps=1)), overwrite=True)
     assert not (out / "best.pt").exists() and not (out / "checkpoint.pt").exists()  # no stale result left
 
 
 def test_resume_without_a_checkpoint_says_how_to_start_again(potential_data, tmp_path):
     out = tmp_path / "run"
-    Trainer(parse_config(tiny_potential(potential_data, out)))  # killed before its first checkpoint
+    make_trainer(parse_config(tiny_potential(potential_data, out)))  # killed before its first checkpoint
     with pytest.raises(TrainingError, match="no checkpoint at .*--overwrite"):
-        Trainer(parse_config(tiny_potential(potential_data, out)), resume=True)
+        make_trainer(parse_config(tiny_potential(potential_data, out)), resume=True)
     (out / "checkpoint.pt").write_bytes(b"truncated")
     with pytest.raises(TrainingError, match=rf"{re.escape(str(out / 'checkpoint.pt'))} is not a hamtrans "
                                             r"training checkpoint"):
-        Trainer(parse_config(tiny_potential(potential_data, out)), resume=True)
+        make_trainer(parse_config(tiny_potential(potential_data, out)), resume=True)
 
 
 # -- 2: block_cutoff other than the dataset's ------------------------------------------------------------
 
 
 def test_block_cutoff_larger_than_the_dataset_graph_is_refused(hamiltonian_data, tmp_path):
-    raw = hamiltonian_raw(hamiltonian_data, tmp_path / "run")
+    raw = hamiltonian_raw_config(hamiltonian_data, tmp_path / "run")
     raw["model"]["block_cutoff"] = 5.0
     config = parse_config(raw)
     with pytest.raises(TrainingError, match=r"reaching 4\.\d\d Å.*model\.block_cutoff = 5 Å.*smaller radius"):
@@ -144,7 +136,7 @@ def test_block_cutoff_other_than_the_stored_dataset_cutoff_is_refused(hamiltonia
     with DatasetWriter(stored, basis, {"source": "teacher", "cutoff": 4.5}) as writer:
         for record in records:
             writer.append(record)
-    raw = hamiltonian_raw(stored, tmp_path / "run")
+    raw = hamiltonian_raw_config(stored, tmp_path / "run")
     raw["model"]["block_cutoff"] = block_cutoff
     config = parse_config(raw)
     with pytest.raises(TrainingError, match=rf"cut at 4\.5 Å but model\.block_cutoff is {block_cutoff:g} Å; set "
@@ -196,10 +188,10 @@ def test_cli_train_with_zero_epochs_fails_and_claims_no_model(potential_data, tm
 
 
 def test_a_best_metric_the_validation_data_do_not_define_stops_training(hamiltonian_data, tmp_path):
-    raw = hamiltonian_raw(hamiltonian_data, tmp_path / "run", epochs=1, max_steps=1, train_overlap=False,
-                          best_metric="overlap_mae")
+    raw = hamiltonian_raw_config(hamiltonian_data, tmp_path / "run", epochs=1, max_steps=1, train_overlap=False,
+                                 best_metric="overlap_mae")
     with pytest.raises(TrainingError, match="validation overlap_mae is nan after epoch 0.*set training.best_metric"):
-        Trainer(parse_config(raw)).run()
+        make_trainer(parse_config(raw)).run()
     assert not (tmp_path / "run" / "best.pt").exists()
 
 
@@ -312,7 +304,7 @@ def test_lmax_below_the_basis_is_refused_at_construction():
 
 
 def test_lmax_and_heads_are_checked_when_the_configuration_is_read(tmp_path):
-    raw = hamiltonian_raw(tmp_path / "unused.h5", tmp_path / "run")
+    raw = hamiltonian_raw_config(tmp_path / "unused.h5", tmp_path / "run")
     raw["model"]["lmax"] = 2
     with pytest.raises(ConfigError, match="model.lmax = 2 is too small.*at least 4"):
         parse_config(raw)
@@ -345,7 +337,7 @@ def test_float32_forces_do_not_change_when_the_structure_is_translated(periodic)
 
 def test_float32_hamiltonian_blocks_do_not_change_when_the_structure_is_translated(hamiltonian_data):
     """Measured: identical blocks; float32 positions changed them by 1.3e-5 eV at 1,000 Å."""
-    from tests.test_models_hamiltonian import config, predict, randomise
+    from tests.model_teacher import config, predict, randomise
 
     torch.manual_seed(0)
     model = HamiltonianModel(config())
@@ -365,7 +357,7 @@ def test_float32_hamiltonian_blocks_do_not_change_when_the_structure_is_translat
 def test_an_interrupted_checkpoint_write_leaves_the_last_checkpoint(potential_data, tmp_path, monkeypatch):
     """A write that dies halfway (as under SIGKILL) leaves the previous complete files in place."""
     out = tmp_path / "run"
-    trainer = Trainer(parse_config(tiny_potential(potential_data, out, epochs=2)))
+    trainer = make_trainer(parse_config(tiny_potential(potential_data, out, epochs=2)))
     trainer.run()
     files = {name: (out / name).read_bytes() for name in ("checkpoint.pt", "best.pt", "metrics.csv")}
     real_save = torch.save
@@ -402,6 +394,7 @@ def _check_run_files(out: Path, epochs: int | None = None) -> None:
         assert len(body) == epochs
 
 
+@pytest.mark.slow
 def test_training_killed_at_random_times_resumes_to_a_valid_model(potential_data, tmp_path):
     """SIGKILL twice at a random moment after a checkpoint (often inside a write), then resume to the end.
 
@@ -447,7 +440,7 @@ def test_training_killed_at_random_times_resumes_to_a_valid_model(potential_data
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"best model: {out / 'best.pt'}" in finished.stdout
     _check_run_files(out, epochs)
-    reference = Trainer(parse_config({**raw, "output": {"directory": str(tmp_path / "reference")}}))
+    reference = make_trainer(parse_config({**raw, "output": {"directory": str(tmp_path / "reference")}}))
     reference.run()
     resumed = torch.load(out / "checkpoint.pt", weights_only=True)
     assert resumed["step"] == reference.step

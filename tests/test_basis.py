@@ -24,6 +24,7 @@ def test_offsets_and_shell_table():
     np.testing.assert_array_equal(basis.orbital_offsets(numbers), [0, 9, 13, 17])
     assert basis.shell_table(numbers)[:4] == [(0, 2, 0), (0, 0, 5), (0, 1, 6), (1, 0, 9)]
     assert basis.irreps("Hf") == "1x2e+1x0e+1x1o"
+    np.testing.assert_array_equal(basis.orbital_atoms(numbers), [0] * 9 + [1] * 4 + [2] * 4)
 
 
 def test_unknown_element_is_named():

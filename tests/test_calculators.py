@@ -10,8 +10,9 @@ from hamtrans.data.reference import TBLiteReference
 from hamtrans.data.structures import A_TIN, bulk_tin
 from hamtrans.errors import FileFormatError, HamtransError, UnknownElementError
 from hamtrans.models import HamiltonianPredictor
-from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
+from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 from tests.toy_electronic import unit_overlap_models
+
 
 @pytest.fixture(scope="module")
 def predictor() -> HamiltonianPredictor:

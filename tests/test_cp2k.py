@@ -1,7 +1,6 @@
 """CP2K matrices: real CP2K 2023.1 output (tests/fixtures/cp2k, see its README)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +10,9 @@ from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.formats import read_cp2k, read_image_table
 from hamtrans.data.orbital_order import orbital_transform, rotation_matrix_for_orbitals
 from hamtrans.errors import FileFormatError
+from tests.cp2k_outputs import FIX, SZV, read_tin
 
-FIX = Path(__file__).parent / "fixtures" / "cp2k"
-SZV, DZVP = OrbitalBasis.named("szv-molopt-sr-gth"), OrbitalBasis.named("dzvp-molopt-sr-gth")
+DZVP = OrbitalBasis.named("dzvp-molopt-sr-gth")
 
 
 def cluster(name, basis, binary=False):
@@ -73,14 +72,6 @@ def test_image_table():
     table = read_image_table(FIX / "tin_images" / "TiN_kp_shift.out")
     assert len(table) == 497 and table[1] == (0, 0, 0) and table[2] == (-1, 0, 0)
     assert all(tuple(-v for v in shift) in table.values() for shift in table.values())
-
-
-def read_tin(**kwargs):
-    folder = FIX / "tin_images"
-    return read_cp2k(
-        folder / "TiN_shift.extxyz", sorted(folder.glob("*KS_SPIN_1_R_*")), sorted(folder.glob("*-S_SPIN_1_R_*")),
-        SZV, cutoff=kwargs.pop("cutoff", 3.1), out_file=folder / "TiN_kp_shift.out",
-    )
 
 
 def edge_norm_spread(record):

@@ -22,8 +22,7 @@ from hamtrans.data.formats.deeph import read_deeph, read_deeph_basis, write_deep
 from hamtrans.data.graphs import build_graph
 from hamtrans.data.orbital_order import source_to_internal
 from hamtrans.errors import FileFormatError, HamtransError, MatrixError
-
-from .test_cp2k import read_tin
+from tests.cp2k_outputs import read_tin
 
 
 def openmx_real_harmonics(l: int, r: np.ndarray) -> np.ndarray:

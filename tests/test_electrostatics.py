@@ -18,14 +18,15 @@ from hamtrans.data.graphs import build_graph
 from hamtrans.errors import StructureError
 from hamtrans.models.electrostatics import COULOMB_CONSTANT, electron_potential, neutralized, potential_blocks
 from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
-from hamtrans.models.hamiltonian_training import _errors, _Pair, samples_from_record
 from hamtrans.models.inputs import prepare_inputs
 from hamtrans.models.model_file import HamiltonianPredictor, load_model, save_model
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer, TrainingError
-from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
+from hamtrans.training.config import parse_config
+from hamtrans.training.hamiltonian_task import _errors, _Pair, samples_from_record
+from hamtrans.training.tasks import make_trainer
+from hamtrans.training.trainer import TrainingError
 from tests.equivariance import assert_matrices_equivariant
 from tests.model_teacher import write_teacher_dataset
+from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
 NACL_MADELUNG = 1.747565
 
@@ -198,13 +199,14 @@ def test_slab_training_predictions_equal_the_whole_structure_prediction(charged_
         assert h_err.abs().max() < 1e-9 and s_err.abs().max() < 1e-12
 
 
+@pytest.mark.slow
 def test_a_local_model_starts_an_electrostatic_one_exactly(charged_teacher, tmp_path):
     """training.initial_model copies every weight; the new charge head starts at zero charges."""
-    local = Trainer(parse_config(_raw_config(charged_teacher, tmp_path / "local", False, epochs=1)))
+    local = make_trainer(parse_config(_raw_config(charged_teacher, tmp_path / "local", False, epochs=1)))
     local.run()
     start = tmp_path / "local" / "best.pt"
-    grown = Trainer(parse_config(_raw_config(charged_teacher, tmp_path / "grown", True, initial_model=str(start))))
-    again = Trainer(parse_config(_raw_config(charged_teacher, tmp_path / "again", False, initial_model=str(start))))
+    grown = make_trainer(parse_config(_raw_config(charged_teacher, tmp_path / "grown", True, initial_model=str(start))))
+    again = make_trainer(parse_config(_raw_config(charged_teacher, tmp_path / "again", False, initial_model=str(start))))
     first, reference = grown.validate(), again.validate()
     for key in ("node_mae_meV", "edge_mae_meV", "overlap_mae"):
         assert first[key] == pytest.approx(reference[key], rel=1e-6)
@@ -216,7 +218,7 @@ def test_a_local_model_starts_an_electrostatic_one_exactly(charged_teacher, tmp_
     raw["model"]["channels"] = 4
     raw["model"]["heads"] = 2
     with pytest.raises(TrainingError, match="channels"):
-        Trainer(parse_config(raw))
+        make_trainer(parse_config(raw))
 
 
 def _teacher_atoms(path):
@@ -228,4 +230,4 @@ def test_electrostatics_without_the_overlap_model_is_refused(charged_teacher, tm
     raw = _raw_config(charged_teacher, tmp_path / "o")
     raw["training"]["train_overlap"] = False
     with pytest.raises(TrainingError, match="needs the overlap model"):
-        Trainer(parse_config(raw))
+        make_trainer(parse_config(raw))

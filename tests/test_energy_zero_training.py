@@ -9,10 +9,10 @@ import torch
 from hamtrans.config import ConfigError
 from hamtrans.data.formats import Dataset, DatasetWriter, Record
 from hamtrans.models.evaluation import energy_zero_shift
-from hamtrans.models.hamiltonian_training import HamiltonianTask, _aligned, _errors, _Pair, load_samples
 from hamtrans.models.model_file import load_model
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer
+from hamtrans.training.config import parse_config
+from hamtrans.training.hamiltonian_task import HamiltonianTask, _aligned, _errors, _Pair, load_samples
+from hamtrans.training.tasks import make_trainer
 from tests.model_teacher import teacher_models, write_teacher_dataset
 
 SHIFT = 0.4  # eV: the second structure's labels are H + SHIFT · S
@@ -58,7 +58,7 @@ def test_the_energy_zero_of_each_structure_enters_the_compared_hamiltonian(shift
             network.energy_zero.copy_(torch.tensor(zeros))
             errors[zeros] = [(sample.structure, _errors(network(sample.inputs, None, sample.structure), sample)[0])
                              for sample in samples]
-    for structure, h_err in errors[(0.0, SHIFT)]:
+    for _, h_err in errors[(0.0, SHIFT)]:
         assert h_err.abs().max() < 1e-8  # labels stored to ~1e-9
     # without the learned constant the shifted structure's error is SHIFT · S, exactly
     for (structure, h_err), sample in zip(errors[(0.0, 0.0)], samples):
@@ -69,15 +69,16 @@ def test_the_energy_zero_of_each_structure_enters_the_compared_hamiltonian(shift
     assert all(h_err.abs().max() > 0.01 for _, h_err in errors[(0.1, SHIFT + 0.1)])
 
 
+@pytest.mark.slow
 def test_training_learns_the_shift_and_records_it(shifted_data, tmp_path):
-    trainer = Trainer(parse_config(raw_config(shifted_data, tmp_path / "fit")))
+    trainer = make_trainer(parse_config(raw_config(shifted_data, tmp_path / "fit")))
     trainer.run()
     zeros = trainer.model.energy_zero.detach().numpy()
     assert zeros[1] - zeros[0] > 0.1  # moving towards SHIFT (0.01 per Adam step)
     recorded = load_model(tmp_path / "fit" / "best.pt").metadata["training_energy_zero_meV"]
     assert set(recorded) == {"shifted:0", "shifted:1"}
     np.testing.assert_allclose([recorded["shifted:0"], recorded["shifted:1"]], 1e3 * zeros, atol=0.01)
-    plain = Trainer(parse_config(raw_config(shifted_data, tmp_path / "plain", fit_energy_zero=False)))
+    plain = make_trainer(parse_config(raw_config(shifted_data, tmp_path / "plain", fit_energy_zero=False)))
     plain.run()
     assert plain.model.energy_zero is None
     assert "training_energy_zero_meV" not in load_model(tmp_path / "plain" / "best.pt").metadata
@@ -87,11 +88,12 @@ def test_training_learns_the_shift_and_records_it(shifted_data, tmp_path):
     assert np.isfinite(fitted["total_mae_meV"])
 
 
+@pytest.mark.slow
 def test_energy_zeros_start_from_the_initial_models_least_squares_values(shifted_data, tmp_path):
-    plain = Trainer(parse_config(raw_config(shifted_data, tmp_path / "plain", epochs=1, fit_energy_zero=False)))
+    plain = make_trainer(parse_config(raw_config(shifted_data, tmp_path / "plain", epochs=1, fit_energy_zero=False)))
     plain.run()
     start = tmp_path / "plain" / "best.pt"
-    grown = Trainer(parse_config(raw_config(shifted_data, tmp_path / "grown", initial_model=str(start))))
+    grown = make_trainer(parse_config(raw_config(shifted_data, tmp_path / "grown", initial_model=str(start))))
     model = load_model(start)
     with Dataset(shifted_data) as data:
         expected = [energy_zero_shift(model.predict(r.atoms, graph=r.graph)[0], r.hamiltonian, r.overlap) for r in data]

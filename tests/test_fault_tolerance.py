@@ -34,8 +34,10 @@ from hamtrans.kmc.engine import KMCState
 from hamtrans.kmc.iv_config import parse_iv_config
 from hamtrans.kmc.lattice import OxideLattice
 from hamtrans.kmc.trajectory import TrajectoryWriter, read_frames
-from tests.test_bad_input_cli import assert_same_records, molecule
-from tests.test_switching import GapConductance
+from tests.gap_conductance import GapConductance
+from tests.record_checks import assert_same_records
+from tests.structures import molecule
+from tests.training_configs import tiny_potential
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -193,6 +195,7 @@ def strace_works() -> bool:
     return subprocess.run(["strace", "-qq", "-o", os.devnull, "true"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not strace_works(), reason="needs strace with ptrace permitted (kills inside HDF5 writes)")
 def test_trajectory_killed_inside_any_hdf5_write_is_complete_and_resumes(tmp_path):
     """SIGKILL on entry to HDF5's n-th write syscall, for n spread over the creation and 12 appends.
@@ -257,6 +260,7 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_CP2K, reason="cp2k.psmp not on PATH (apt-get install cp2k)")
 def test_cp2k_reference_killed_in_its_second_run_resumes_to_the_uninterrupted_dataset(tmp_path, capsys):
     dimer = read(DIMER)
@@ -349,8 +353,6 @@ def potential_data(tmp_path_factory) -> Path:
 
 
 def test_train_into_a_read_only_folder_is_a_one_line_error(potential_data, tmp_path):
-    from tests.test_bad_input_training import tiny_potential
-
     folder = tmp_path / "readonly"
     folder.mkdir()
     config = tmp_path / "train.yaml"
@@ -429,11 +431,10 @@ def test_full_disk_during_reference_keeps_the_records_and_resume_completes(tmp_p
 def test_full_disk_during_training_keeps_the_last_checkpoint(potential_data, tmp_path, monkeypatch):
     import torch
 
-    from hamtrans.models.train_config import parse_config
-    from hamtrans.models.training import Trainer
-    from tests.test_bad_input_training import tiny_potential
+    from hamtrans.training.config import parse_config
+    from hamtrans.training.tasks import make_trainer
 
-    trainer = Trainer(parse_config(tiny_potential(potential_data, tmp_path / "run", epochs=1, max_steps=2)))
+    trainer = make_trainer(parse_config(tiny_potential(potential_data, tmp_path / "run", epochs=1, max_steps=2)))
     trainer.run()
     checkpoint = tmp_path / "run" / "checkpoint.pt"
     saved, metrics = checkpoint.read_bytes(), (tmp_path / "run" / "metrics.csv").read_text()
@@ -443,7 +444,7 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(potential_data, tmp
                                           r"previous complete version"):
         trainer._save_checkpoint()
     assert checkpoint.read_bytes() == saved and not checkpoint.with_name("checkpoint.pt.partial").exists()
-    monkeypatch.setattr("hamtrans.models.training.csv.writer", no_space)
+    monkeypatch.setattr("hamtrans.training.trainer.csv.writer", no_space)
     with pytest.raises(OutputError, match=r"cannot write \S+metrics.csv \(No space left on device\)"):
         trainer._write_metrics()
     assert (tmp_path / "run" / "metrics.csv").read_text() == metrics

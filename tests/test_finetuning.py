@@ -6,13 +6,14 @@ import yaml
 
 from hamtrans.cli import main
 from hamtrans.errors import TrainingError
-from hamtrans.models.finetuning import ReplayEWCTask, diagonal_fisher, load_finetune_config
 from hamtrans.models.model_file import load_potential
-from hamtrans.models.potential_training import evaluate_potential, read_labels
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer
+from hamtrans.training.config import parse_config
+from hamtrans.training.finetuning import ReplayEWCTask, diagonal_fisher, load_finetune_config
+from hamtrans.training.potential_task import evaluate_potential, read_labels
+from hamtrans.training.tasks import make_trainer
+from hamtrans.training.trainer import Trainer
 from tests.potential_teacher import write_teacher_data
-from tests.test_potential_training import raw_config
+from tests.training_configs import potential_raw_config
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +22,13 @@ def setting(tmp_path_factory):
     folder = tmp_path_factory.mktemp("finetune")
     old, _ = write_teacher_data(folder, count=12, seed=0, teacher_seed=42, name="old")
     new, _ = write_teacher_data(folder, count=8, seed=1, teacher_seed=7, name="new")
-    Trainer(parse_config(raw_config(old, folder / "base", epochs=6, ema_decay=0.5))).run()
+    make_trainer(parse_config(potential_raw_config(old, folder / "base", epochs=6, ema_decay=0.5))).run()
     return folder, old, new, folder / "base" / "best.pt"
 
 
 def finetune_raw(setting, out, **finetune) -> dict:
     folder, old, new, base = setting
-    raw = raw_config(new, out, epochs=4, learning_rate=0.02, ema_decay=0.0)
+    raw = potential_raw_config(new, out, epochs=4, learning_rate=0.02, ema_decay=0.0)
     del raw["model"]
     raw["finetune"] = {"model": str(base), "replay": [str(old)], **finetune}
     return raw
@@ -74,7 +75,7 @@ def test_ewc_limits_forgetting(setting, tmp_path):
     for name, options in {"plain": {"replay_fraction": 0.0, "ewc_weight": 0.0},
                           "ewc": {"replay_fraction": 0.0, "ewc_weight": 1e7}}.items():
         config = config_of(setting, tmp_path / name, **options)
-        Trainer(config, task=ReplayEWCTask(config)).run()
+        Trainer(config, ReplayEWCTask(config)).run()
         final = load_potential(tmp_path / name / "best.pt")
         errors[name] = evaluate_potential(final, old_labels)["force_mae_meV_A"]
     assert abs(errors["ewc"] - start) < abs(errors["plain"] - start)

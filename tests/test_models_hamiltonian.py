@@ -5,43 +5,15 @@ import pytest
 import torch
 from ase import Atoms
 
-from hamtrans.data.basis import OrbitalBasis
-from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.graphs import build_graph
 from hamtrans.data.structures import build_vcm_device
 from hamtrans.errors import UnknownElementError
-from hamtrans.models.hamiltonian import HamiltonianModel, HamiltonianModelConfig, OverlapModel
+from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.inputs import prepare_inputs
 from hamtrans.models.partitioning import slice_structure
-from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 from tests.equivariance import assert_matrices_equivariant
-
-BASIS = OrbitalBasis.named("gfn1-xtb")
-SPECIES = (1, 7, 8, 22, 72)
-
-
-def config(**changes) -> HamiltonianModelConfig:
-    settings = dict(basis="gfn1-xtb", species=SPECIES, block_cutoff=5.0, mp_cutoff=3.5, channels=8, heads=2)
-    settings.update(changes)
-    return HamiltonianModelConfig(**settings)
-
-
-def predict(model, atoms, cutoff=5.0) -> BlockSparseMatrix:
-    graph = build_graph(atoms, cutoff)
-    inputs = prepare_inputs(atoms, graph, BASIS, list(model.config.species), model.config.mp_cutoff,
-                            model.config.torch_dtype)
-    with torch.no_grad():
-        onsite, edges = model(inputs)
-    return BlockSparseMatrix(BASIS, atoms.numbers, graph, onsite.double().numpy(), edges.double().numpy())
-
-
-def randomise(model: torch.nn.Module, seed: int = 0) -> None:
-    """Give every parameter and statistics buffer non-trivial values (an untrained model is too tame)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-            if name.startswith(("onsite_shift", "onsite_scale", "edge_scale", "onsite_")) and tensor.is_floating_point():
-                tensor.copy_(torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype))
+from tests.model_teacher import BASIS, config, predict, randomise
+from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])

@@ -9,12 +9,14 @@ import torch
 import yaml
 
 from hamtrans.cli import main
+from hamtrans.config import ConfigError
 from hamtrans.errors import FileFormatError
 from hamtrans.models.model_file import load_model, save_model
-from hamtrans.config import ConfigError
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer, TrainingError
+from hamtrans.training.config import parse_config
+from hamtrans.training.tasks import make_trainer
+from hamtrans.training.trainer import TrainingError
 from tests.model_teacher import write_teacher_dataset
+from tests.training_configs import hamiltonian_raw_config
 from tests.training_runs import train_single_and_distributed
 
 
@@ -25,39 +27,30 @@ def teacher_data(tmp_path_factory) -> Path:
     return path
 
 
-def raw_config(data: Path, out: Path, **training) -> dict:
-    return {
-        "model": {"basis": "gfn1-xtb", "species": ["N", "O", "Ti", "Hf"], "block_cutoff": 4.5, "mp_cutoff": 3.5,
-                  "channels": 8, "heads": 2},
-        "data": {"train": [str(data)], "split": "slab", "validation_fraction": 0.25, "slab_width": 4.0},
-        "training": {"epochs": 2, "batch_size": 2, "checkpoint_every": 1, "learning_rate": 0.01, **training},
-        "output": {"directory": str(out)},
-    }
-
-
 def test_config_errors_name_the_key(tmp_path):
-    raw = raw_config(tmp_path / "x.h5", tmp_path)
+    raw = hamiltonian_raw_config(tmp_path / "x.h5", tmp_path)
     raw["training"]["learnig_rate"] = 0.1
     with pytest.raises(ConfigError, match="learnig_rate.*did you mean 'learning_rate'"):
         parse_config(raw)
-    raw = raw_config(tmp_path / "x.h5", tmp_path)
+    raw = hamiltonian_raw_config(tmp_path / "x.h5", tmp_path)
     raw["model"]["chanels"] = 4
     with pytest.raises(ConfigError, match="did you mean 'channels'"):
         parse_config(raw)
-    raw = raw_config(tmp_path / "x.h5", tmp_path)
+    raw = hamiltonian_raw_config(tmp_path / "x.h5", tmp_path)
     raw["model"]["species"] = ["N", "Xx"]
     with pytest.raises(ConfigError, match="Xx"):
         parse_config(raw)
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_continues_exactly(teacher_data, tmp_path):
-    reference = Trainer(parse_config(raw_config(teacher_data, tmp_path / "a")))
+    reference = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "a")))
     reference.run()
-    crashed = Trainer(parse_config(raw_config(teacher_data, tmp_path / "b")), stop_after_step=3)
+    crashed = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "b")), stop_after_step=3)
     with pytest.raises(KeyboardInterrupt):
         crashed.run()  # killed mid-run: the checkpoint of step 3 survives
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 3
-    resumed = Trainer(parse_config(raw_config(teacher_data, tmp_path / "b")), resume=True)
+    resumed = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "b")), resume=True)
     resumed.run()
     assert resumed.step == reference.step
     for (name, a), (_, b) in zip(reference.model.state_dict().items(), resumed.model.state_dict().items()):
@@ -67,14 +60,15 @@ def test_resume_after_a_crash_continues_exactly(teacher_data, tmp_path):
     assert len(rows_a) == len(rows_b) == 3  # header + 2 epochs, none duplicated by the resume
     # a changed configuration is refused on resume; a longer run is allowed
     with pytest.raises(TrainingError, match="configuration differs"):
-        Trainer(parse_config(raw_config(teacher_data, tmp_path / "b", learning_rate=0.5)), resume=True)
-    longer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "b", epochs=3)), resume=True)
+        make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "b", learning_rate=0.5)), resume=True)
+    longer = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "b", epochs=3)), resume=True)
     longer.run()
     assert longer.epoch == 3 and longer.step > reference.step
 
 
 def test_best_model_is_chosen_by_the_configured_metric(teacher_data, tmp_path):
-    trainer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "m", epochs=3, best_metric="edge_mae_meV")))
+    trainer = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "m", epochs=3,
+                                                          best_metric="edge_mae_meV")))
     real = trainer.validate
     # the loss keeps falling while the edge error rises after the first epoch: the two choices differ
     scripted = iter([(1.0, 5.0), (0.5, 6.0), (0.2, 7.0)])
@@ -88,11 +82,11 @@ def test_best_model_is_chosen_by_the_configured_metric(teacher_data, tmp_path):
     saved = load_model(tmp_path / "m" / "best.pt").metadata
     assert saved["epoch"] == 0 and saved["metrics"]["edge_mae_meV"] == 5.0
     with pytest.raises(TrainingError, match="best_metric 'edge_mae'.*edge_mae_meV"):
-        Trainer(parse_config(raw_config(teacher_data, tmp_path / "x", best_metric="edge_mae")))
+        make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "x", best_metric="edge_mae")))
 
 
 def test_nan_loss_stops_with_the_last_good_checkpoint(teacher_data, tmp_path):
-    trainer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "n")))
+    trainer = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "n")))
     trainer._train_step(trainer._batches(0)[0])
     trainer._save_checkpoint()
     with torch.no_grad():
@@ -103,7 +97,7 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(teacher_data, tmp_path):
 
 
 def test_training_reduces_the_error_and_the_model_file_round_trips(teacher_data, tmp_path):
-    trainer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "t", epochs=6, ema_decay=0.5)))
+    trainer = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "t", epochs=6, ema_decay=0.5)))
     first = trainer.validate()
     last = trainer.run()
     assert last["val_loss"] < 0.5 * first["val_loss"]
@@ -125,7 +119,7 @@ def test_model_file_guards(tmp_path, teacher_data):
     torch.save({"format": "something-else"}, tmp_path / "other.pt")
     with pytest.raises(FileFormatError, match="not a hamtrans Hamiltonian model"):
         load_model(tmp_path / "other.pt")
-    trainer = Trainer(parse_config(raw_config(teacher_data, tmp_path / "g", epochs=1, max_steps=1)))
+    trainer = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "g", epochs=1, max_steps=1)))
     trainer.run()
     payload = torch.load(tmp_path / "g" / "best.pt", weights_only=True)
     payload["version"] = [2, 0]
@@ -144,27 +138,28 @@ def test_bad_training_data(tmp_path, teacher_data):
     with DatasetWriter(tmp_path / "empty.h5", OrbitalBasis.named("gfn1-xtb")):
         pass
     with pytest.raises(TrainingError, match="empty"):
-        Trainer(parse_config(raw_config(tmp_path / "empty.h5", tmp_path / "e")))
-    raw = raw_config(teacher_data, tmp_path / "s")
+        make_trainer(parse_config(hamiltonian_raw_config(tmp_path / "empty.h5", tmp_path / "e")))
+    raw = hamiltonian_raw_config(teacher_data, tmp_path / "s")
     raw["model"]["basis"] = "szv-molopt-sr-gth"
     with pytest.raises(TrainingError, match="does not match the model basis"):
-        Trainer(parse_config(raw))
-    raw = raw_config(teacher_data, tmp_path / "c")
+        make_trainer(parse_config(raw))
+    raw = hamiltonian_raw_config(teacher_data, tmp_path / "c")
     raw["model"]["block_cutoff"] = 4.0
     with pytest.raises(TrainingError, match="block_cutoff"):
-        Trainer(parse_config(raw))
+        make_trainer(parse_config(raw))
 
 
+@pytest.mark.slow
 def test_distributed_training_matches_single_process(teacher_data, tmp_path):
-    single = raw_config(teacher_data, tmp_path / "single", epochs=2, batch_size=4)
-    double = raw_config(teacher_data, tmp_path / "ddp", epochs=2, batch_size=4)
+    single = hamiltonian_raw_config(teacher_data, tmp_path / "single", epochs=2, batch_size=4)
+    double = hamiltonian_raw_config(teacher_data, tmp_path / "ddp", epochs=2, batch_size=4)
     for a, b in zip(*train_single_and_distributed(tmp_path, single, double)):
         assert float(a[3]) == pytest.approx(float(b[3]), rel=1e-4)  # train loss
         assert float(a[4]) == pytest.approx(float(b[4]), rel=1e-4)  # validation loss
 
 
 def test_cli_train_predict_evaluate(teacher_data, tmp_path, capsys):
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw_config(teacher_data, tmp_path / "run", epochs=1)))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(hamiltonian_raw_config(teacher_data, tmp_path / "run", epochs=1)))
     assert main(["train", str(tmp_path / "c.yaml")]) == 0
     model = tmp_path / "run" / "best.pt"
     from hamtrans.data.formats import Dataset

@@ -7,8 +7,7 @@ from hamtrans.errors import HamtransError
 from hamtrans.negf import Device, current, transmission
 from hamtrans.negf.bond_currents import bond_currents, bond_transmission
 from hamtrans.negf.tight_binding import square_strip
-
-from .negf_systems import random_chain_device
+from tests.negf_systems import hydrogen_wire_record, random_chain_device, write_dataset
 
 
 def interior_atoms(device: Device) -> np.ndarray:
@@ -71,8 +70,6 @@ def test_bond_currents_refuse_zero_bias():
 
 def test_transport_command_writes_bond_currents_and_their_plot(tmp_path):
     from hamtrans.cli import main
-
-    from .test_negf_cli import hydrogen_wire_record, write_dataset
 
     write_dataset(tmp_path / "wire.h5", hydrogen_wire_record())
     out = tmp_path / "out"

@@ -4,36 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from ase import Atoms
 
 from hamtrans.cli import main
-from hamtrans.data.basis import OrbitalBasis
-from hamtrans.data.blocks import BlockSparseMatrix
-from hamtrans.data.formats import DatasetWriter, Record
-from hamtrans.data.graphs import build_graph
 from hamtrans.negf import Device, biased_device, transmission
-
-
-def hydrogen_wire_record(n_atoms: int = 14, perturb_second_cell: float = 0.0) -> Record:
-    """Periodic H chain (GFN1 basis: 2 orbitals per atom) with a barrier in the middle, toy H and S blocks."""
-    basis = OrbitalBasis.named("gfn1-xtb")
-    atoms = Atoms("H" * n_atoms, positions=[[1.0 * k, 0, 0] for k in range(n_atoms)],
-                  cell=[n_atoms * 1.0, 10.0, 10.0], pbc=[True, False, False])
-    graph = build_graph(atoms, 1.2)
-    onsite_h = np.tile(np.array([[0.0, 0.3], [0.3, 1.5]]), (n_atoms, 1, 1))
-    onsite_h[n_atoms // 2] += 0.8 * np.eye(2)  # barrier atom
-    onsite_h[1] += perturb_second_cell * np.eye(2)
-    hop_h, hop_s = np.array([[-1.0, -0.4], [-0.4, -0.6]]), np.array([[0.1, 0.05], [0.05, 0.08]])
-    onsite_s = np.tile(np.eye(2), (n_atoms, 1, 1))
-    n_edges = graph.n_edges
-    h = BlockSparseMatrix(basis, atoms.numbers, graph, onsite_h.ravel(), np.tile(hop_h, (n_edges, 1, 1)).ravel())
-    s = BlockSparseMatrix(basis, atoms.numbers, graph, onsite_s.ravel(), np.tile(hop_s, (n_edges, 1, 1)).ravel())
-    return Record(atoms, h, s, fermi_level=0.2, name="h-wire")
-
-
-def write_dataset(path, record):
-    with DatasetWriter(path, record.hamiltonian.basis, {"source": "test"}) as writer:
-        writer.append(record)
+from tests.negf_systems import hydrogen_wire_record, write_dataset
 
 
 def test_transport_command_writes_table_plot_and_current(tmp_path, capsys):

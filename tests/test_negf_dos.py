@@ -11,7 +11,7 @@ from hamtrans.negf import Device, biased_device, periodic_electrodes
 from hamtrans.negf.density_of_states import atom_dos
 from hamtrans.negf.kpoints import kpoint_devices, transverse_kpoints
 from hamtrans.negf.tight_binding import chain
-from tests.test_negf_kpoints import BASIS, SPACING, lattice_film, write_film_dataset
+from tests.lattice_films import BASIS, SPACING, lattice_film, write_film_dataset
 
 
 def chain_states_per_site(energies, hopping, overlap):

@@ -5,8 +5,16 @@ import pytest
 
 from hamtrans.errors import HamtransError
 from hamtrans.negf import (
-    CONDUCTANCE_QUANTUM, Device, Lead, adaptive_simpson, current, green_function, landauer_current,
-    linear_drop_potential, transmission, window_nodes,
+    CONDUCTANCE_QUANTUM,
+    Device,
+    Lead,
+    adaptive_simpson,
+    current,
+    green_function,
+    landauer_current,
+    linear_drop_potential,
+    transmission,
+    window_nodes,
 )
 from hamtrans.negf.landauer import thermal_energy
 from hamtrans.negf.tight_binding import chain, open_channels, square_strip

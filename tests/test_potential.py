@@ -2,38 +2,22 @@
 
 import numpy as np
 import pytest
-import torch
 from ase import Atoms
 
-from hamtrans.data.structures import bulk_hfo2, bulk_tin
-from hamtrans.models.potential import (InteratomicPotential, PotentialConfig, evaluate, prepare_potential_inputs,
-                                       stress_from_virial)
+from hamtrans.data.structures import bulk_tin
+from hamtrans.models.potential import (
+    InteratomicPotential,
+    PotentialConfig,
+    evaluate,
+    prepare_potential_inputs,
+    stress_from_virial,
+)
 from hamtrans.models.staged import evaluate_staged, ghost_decomposition
 from tests.equivariance import assert_potential_equivariant
+from tests.potential_teacher import random_potential
+from tests.structures import mixed_cell
 
 SPECIES = [7, 8, 22, 72]
-
-
-def random_potential(dtype: str = "float64", n_layers: int = 2, cutoff: float = 4.0, seed: int = 0):
-    """A potential with random (not trained) weights and non-trivial statistics."""
-    torch.manual_seed(seed)
-    model = InteratomicPotential(PotentialConfig(species=tuple(SPECIES), cutoff=cutoff, channels=8, lmax=2,
-                                                 n_layers=n_layers, radial_hidden=16, dtype=dtype))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.2 * torch.randn_like(p))
-        model.energy_shift.copy_(torch.tensor([-3.0, -4.0, -6.0, -9.0]))
-        model.energy_scale.fill_(0.7)
-        model.average_neighbours.fill_(12.0)
-    return model
-
-
-def mixed_cell(seed: int = 0) -> Atoms:
-    """Rattled, sheared HfO2 with one O swapped for N and one Hf for Ti (all four species)."""
-    atoms = bulk_hfo2((1, 1, 1), rattle=0.12, seed=seed)
-    atoms.numbers[0], atoms.numbers[4] = 22, 7
-    atoms.set_cell(atoms.cell.array + [[0, 0.3, 0], [0, 0, 0.2], [0.1, 0, 0]], scale_atoms=True)
-    return atoms
 
 
 def energy(model, atoms) -> float:

@@ -9,13 +9,14 @@ from ase.md.velocitydistribution import thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from hamtrans.calculators import PotentialCalculator
+from hamtrans.config import ConfigError
 from hamtrans.data.structures import bulk_hfo2
 from hamtrans.errors import FileFormatError, StructureError, TrainingError, UnknownElementError
 from hamtrans.models.model_file import load_model, load_potential, save_potential
-from hamtrans.config import ConfigError
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer
+from hamtrans.training.config import parse_config
+from hamtrans.training.tasks import make_trainer
 from tests.potential_teacher import labelled_structures, write_teacher_data
+from tests.training_configs import potential_raw_config
 from tests.training_runs import train_single_and_distributed
 
 
@@ -24,20 +25,9 @@ def teacher_files(tmp_path_factory):
     return write_teacher_data(tmp_path_factory.mktemp("potential"))
 
 
-def raw_config(data, out, **training) -> dict:
-    return {
-        "task": "potential",
-        "model": {"species": ["N", "O", "Ti", "Hf"], "cutoff": 3.5, "channels": 8, "lmax": 1, "n_layers": 2,
-                  "radial_hidden": 16},
-        "data": {"train": [str(data)], "validation_fraction": 0.25},
-        "training": {"epochs": 2, "batch_size": 3, "checkpoint_every": 1, "learning_rate": 0.01, **training},
-        "output": {"directory": str(out)},
-    }
-
-
 def test_training_learns_energies_forces_and_stress(teacher_files, tmp_path):
     h5, _ = teacher_files
-    trainer = Trainer(parse_config(raw_config(h5, tmp_path / "t", epochs=15, ema_decay=0.5)))
+    trainer = make_trainer(parse_config(potential_raw_config(h5, tmp_path / "t", epochs=15, ema_decay=0.5)))
     first = trainer.validate()
     last = trainer.run()
     assert last["val_loss"] < 0.3 * first["val_loss"]
@@ -51,28 +41,30 @@ def test_training_learns_energies_forces_and_stress(teacher_files, tmp_path):
 
 def test_extxyz_and_hdf5_data_give_the_same_run(teacher_files, tmp_path):
     h5, xyz = teacher_files
-    a = Trainer(parse_config(raw_config(h5, tmp_path / "a", max_steps=2))).run()
-    b = Trainer(parse_config(raw_config(xyz, tmp_path / "b", max_steps=2))).run()
+    a = make_trainer(parse_config(potential_raw_config(h5, tmp_path / "a", max_steps=2))).run()
+    b = make_trainer(parse_config(potential_raw_config(xyz, tmp_path / "b", max_steps=2))).run()
     assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
 def test_potential_training_resumes_exactly(teacher_files, tmp_path):
     h5, _ = teacher_files
-    reference = Trainer(parse_config(raw_config(h5, tmp_path / "a")))
+    reference = make_trainer(parse_config(potential_raw_config(h5, tmp_path / "a")))
     reference.run()
-    crashed = Trainer(parse_config(raw_config(h5, tmp_path / "b")), stop_after_step=2)
+    crashed = make_trainer(parse_config(potential_raw_config(h5, tmp_path / "b")), stop_after_step=2)
     with pytest.raises(KeyboardInterrupt):
         crashed.run()
-    resumed = Trainer(parse_config(raw_config(h5, tmp_path / "b")), resume=True)
+    resumed = make_trainer(parse_config(potential_raw_config(h5, tmp_path / "b")), resume=True)
     resumed.run()
     for (name, a), (_, b) in zip(reference.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.allclose(a, b, rtol=0, atol=1e-6), name
 
 
+@pytest.mark.slow
 def test_distributed_potential_training_matches_single_process(teacher_files, tmp_path):
     h5, _ = teacher_files
     single, double = train_single_and_distributed(
-        tmp_path, raw_config(h5, tmp_path / "single", batch_size=4), raw_config(h5, tmp_path / "ddp", batch_size=4))
+        tmp_path, potential_raw_config(h5, tmp_path / "single", batch_size=4),
+        potential_raw_config(h5, tmp_path / "ddp", batch_size=4))
     for a, b in zip(single, double):
         assert float(a[3]) == pytest.approx(float(b[3]), rel=1e-4)  # train loss
         assert float(a[4]) == pytest.approx(float(b[4]), rel=1e-4)  # validation loss
@@ -82,14 +74,14 @@ def test_bad_potential_data_and_config(tmp_path, teacher_files):
     atoms = Atoms("HfO", positions=[[0, 0, 0], [2, 0, 0]])
     atoms.write(tmp_path / "unlabelled.extxyz")
     with pytest.raises(TrainingError, match="no energy/forces"):
-        Trainer(parse_config(raw_config(tmp_path / "unlabelled.extxyz", tmp_path / "x")))
+        make_trainer(parse_config(potential_raw_config(tmp_path / "unlabelled.extxyz", tmp_path / "x")))
     with pytest.raises(TrainingError, match="does not exist"):
-        Trainer(parse_config(raw_config(tmp_path / "missing.h5", tmp_path / "x")))
-    raw = raw_config(teacher_files[0], tmp_path / "x")
+        make_trainer(parse_config(potential_raw_config(tmp_path / "missing.h5", tmp_path / "x")))
+    raw = potential_raw_config(teacher_files[0], tmp_path / "x")
     raw["task"] = "potentail"
     with pytest.raises(ConfigError, match="task 'potentail' is not known"):
         parse_config(raw)
-    raw = raw_config(teacher_files[0], tmp_path / "x")
+    raw = potential_raw_config(teacher_files[0], tmp_path / "x")
     raw["model"]["block_cutoff"] = 4.0  # a Hamiltonian-model key
     with pytest.raises(ConfigError, match="unknown key 'block_cutoff' in model"):
         parse_config(raw)
@@ -98,7 +90,7 @@ def test_bad_potential_data_and_config(tmp_path, teacher_files):
 @pytest.fixture(scope="module")
 def trained(teacher_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
-    Trainer(parse_config(raw_config(teacher_files[0], out, epochs=2))).run()
+    make_trainer(parse_config(potential_raw_config(teacher_files[0], out, epochs=2))).run()
     return out / "best.pt"
 
 
@@ -158,6 +150,7 @@ def test_model_file_round_trip_and_version_guard(trained, tmp_path):
         load_potential(tmp_path / "future.pt")
 
 
+@pytest.mark.slow
 def test_nve_md_with_the_shipped_potential_conserves_energy_in_float64():
     """Velocity Verlet, 1 fs, 0.4 ps from 600 K: drift < 1e-4 eV/atom/ps (2 ps runs: benchmarks/potential_nve.py)."""
     atoms = bulk_hfo2((2, 1, 1), rattle=0.05, seed=1)

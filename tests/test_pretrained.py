@@ -46,7 +46,7 @@ POTENTIAL_FIXTURE = Path(__file__).parent / "fixtures" / "potential" / "gfn1_tes
 
 def test_shipped_potential_loads_by_name_and_keeps_its_accuracy():
     from hamtrans.models.model_file import load_potential
-    from hamtrans.models.potential_training import evaluate_potential, read_labels
+    from hamtrans.training.potential_task import evaluate_potential, read_labels
 
     assert "vcm-gfn1-potential" in available()
     model = load_potential("vcm-gfn1-potential")

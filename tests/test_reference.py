@@ -5,11 +5,12 @@ import pytest
 from ase import Atoms
 
 from hamtrans.data.basis import OrbitalBasis
+from hamtrans.data.electrons import fermi_level
 from hamtrans.data.orbital_order import rotation_matrix_for_orbitals
 from hamtrans.data.reference import TBLiteReference, check_unique_images
-from hamtrans.data.electrons import fermi_level
 from hamtrans.data.structures import bulk_hfo2
 from hamtrans.errors import AmbiguousImageError, HamtransError, StructureError, UnknownElementError
+from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +21,6 @@ def reference():
 @pytest.fixture(scope="module")
 def rotated_pair(reference):
     from scipy.spatial.transform import Rotation
-
-    from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
     atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
     rotation = Rotation.from_euler("zyx", [0.7, -0.4, 1.1]).as_matrix()
@@ -35,8 +34,6 @@ def test_basis_table_matches_tblite():
 
     bind_fast_blas()
     from tblite.interface import Calculator
-
-    from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
     atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
     calc = Calculator("GFN1-xTB", atoms.numbers, atoms.positions / 0.529177210903)
@@ -159,8 +156,6 @@ def test_scf_failure_lists_every_attempt(cluster):
 
 
 def test_compact_basis_is_the_restricted_whole_basis(reference):
-    from tests.conftest import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
-
     atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
     full = reference.compute(atoms)
     compact = TBLiteReference(cutoff=6.0, basis="gfn1-xtb-compact").compute(atoms)

@@ -11,8 +11,8 @@ from hamtrans.data.formats.sisl_bridge import from_sisl, to_sisl, write_tshs
 from hamtrans.data.graphs import build_graph
 from hamtrans.data.orbital_order import orbital_transform
 from hamtrans.errors import FileFormatError
-
-from .test_cp2k import read_tin
+from tests.cp2k_outputs import read_tin
+from tests.lattice_films import SPACING, lattice_film
 
 sisl = pytest.importorskip("sisl")
 
@@ -30,11 +30,11 @@ def test_sisl_orbital_order_is_the_standard_real_harmonics():
 @pytest.mark.parametrize("l", [1, 2, 3])
 def test_the_sisl_table_maps_our_harmonics_onto_sisls_own(l):
     """sisl's real harmonics (SIESTA's, with (−1)^m) equal Tᵀ Y_internal up to one positive factor per l."""
-    from e3nn import o3
     import torch
+    from e3nn import o3
+    from sisl._core.orbital import _rspherical_harm
 
     from hamtrans.data.orbital_order import source_to_internal
-    from sisl._core.orbital import _rspherical_harm
 
     directions = np.random.default_rng(1).normal(size=(20, 3))
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
@@ -127,8 +127,6 @@ def test_transmission_equals_sisl_self_energies_and_a_dense_inverse_at_each_k():
     """T(E, k⊥) of a non-orthogonal film with a scatterer: ours (periodic leads, RGF) against sisl's
     ``RecursiveSI`` electrodes and the dense Caroli formula on the device exported with ``to_sisl``."""
     from hamtrans.negf.kpoints import kpoint_devices, kpoint_transmission, transverse_kpoints
-
-    from .test_negf_kpoints import SPACING, lattice_film
 
     atoms, h, s = lattice_film(12, 2, 1, 3.2, barrier=0.9)  # couplings reach two columns (3 Å)
     kpoints = transverse_kpoints((1, 2, 1))

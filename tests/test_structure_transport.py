@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from ase.io import write
 
-from hamtrans.calculators import (HamiltonianCalculator, TransportCalculator, TransportSettings, structure_current,
-                                  structure_transmission, transport_setup)
+from hamtrans.calculators import (
+    HamiltonianCalculator,
+    TransportCalculator,
+    TransportSettings,
+    structure_current,
+    structure_transmission,
+    transport_setup,
+)
 from hamtrans.config import as_dict
 from hamtrans.data.structures import A_TIN, DeviceSpec, build_vcm_device, bulk_tin
 from hamtrans.errors import LeadError

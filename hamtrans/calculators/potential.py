@@ -18,8 +18,8 @@ from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
 from hamtrans.calculators.arguments import CheckedCalculator, file_or_name
 from hamtrans.models.model_file import load_potential, resolve_device
-from hamtrans.models.pretrained import available
 from hamtrans.models.potential import InteratomicPotential, evaluate, prepare_potential_inputs, stress_from_virial
+from hamtrans.models.pretrained import available
 
 
 class PotentialCalculator(CheckedCalculator):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from hamtrans.data.structures import REGIONS
+from hamtrans.data.regions import REGIONS
 from hamtrans.errors import HamtransError
 
 #: Regions whose atoms move (the electrodes stay bulk TiN).

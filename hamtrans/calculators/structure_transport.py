@@ -203,7 +203,7 @@ def _device(atoms, hamiltonian, settings, lead_cell: float | None, **electrodes)
 
 def _orbital_sites(hamiltonian: HamiltonianCalculator, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     """Position (Å) and atom index of every orbital of ``atoms`` in the Hamiltonian's basis."""
-    atom_of = np.repeat(np.arange(len(atoms)), hamiltonian.basis.orbital_counts(atoms.numbers))
+    atom_of = hamiltonian.basis.orbital_atoms(atoms.numbers)
     return atoms.positions[atom_of], atom_of
 
 

@@ -24,8 +24,13 @@ from ase.calculators.calculator import all_changes
 
 from hamtrans.calculators.arguments import CheckedCalculator, energy_grid, integer, number, shown
 from hamtrans.calculators.hamiltonian import HamiltonianCalculator
-from hamtrans.calculators.structure_transport import (TransportSetup, bulk_electrode, structure_current,
-                                                      structure_transmission, transport_setup)
+from hamtrans.calculators.structure_transport import (
+    TransportSetup,
+    bulk_electrode,
+    structure_current,
+    structure_transmission,
+    transport_setup,
+)
 from hamtrans.calculators.transport_settings import TransportSettings
 from hamtrans.errors import ParameterError
 from hamtrans.negf import Electrode, SweepOptions

@@ -195,6 +195,11 @@ class OrbitalBasis:
         table = {z: self.n_orbitals(int(z)) for z in np.unique(numbers)}
         return np.array([table[z] for z in numbers.tolist()], dtype=np.int64)
 
+    def orbital_atoms(self, numbers: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Index of the atom each orbital belongs to, shape ``(n_orbitals,)``, in matrix order."""
+        counts = self.orbital_counts(numbers)
+        return np.repeat(np.arange(len(counts)), counts)
+
     def orbital_offsets(self, numbers: Sequence[int] | np.ndarray) -> np.ndarray:
         """First orbital of each atom plus the total, shape ``(n_atoms + 1,)``."""
         return np.concatenate([[0], np.cumsum(self.orbital_counts(numbers))])

@@ -27,7 +27,7 @@ import numpy as np
 from ase import Atoms
 
 from hamtrans.config import is_finite_number
-from hamtrans.data.structures import REGIONS
+from hamtrans.data.regions import REGIONS
 from hamtrans.errors import HamtransError
 
 #: Buckingham parameters A (eV), ρ (Å), C (eV Å⁶) of Lewis and Catlow (1985), Zr–O used for Hf–O.
@@ -136,8 +136,8 @@ def _run_lammps(symbols: np.ndarray, positions: np.ndarray, gap: float, ly: floa
     LAMMPS's slab correction needs the open direction along its z: the device's (x, y, z)
     are LAMMPS's (z, x, y).
     """
-    from mpi4py import MPI  # noqa: F401  (MPI before liblammps)
     from lammps import lammps
+    from mpi4py import MPI  # noqa: F401  (MPI before liblammps)
 
     types = {"Hf": 1, "O": 2}
     steps = {name: max(1, int(round(getattr(settings, name) / settings.timestep)))

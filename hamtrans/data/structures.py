@@ -40,14 +40,12 @@ from ase.data import covalent_radii
 
 from hamtrans.config import is_finite_number
 from hamtrans.data.graphs import neighbour_pairs
+from hamtrans.data.regions import REGIONS
 from hamtrans.errors import HamtransError
 
 A_TIN = 4.24
 A_HFO2 = 5.08
 A_TI, C_TI = 2.95, 4.68
-
-#: Region labels stored in ``atoms.arrays["region"]``.
-REGIONS = {"left_electrode": 0, "oxide": 1, "ti": 2, "right_electrode": 3}
 
 #: Minimum distances (Å) enforced by the soft-sphere relaxation.
 MIN_PAIR_DISTANCE = {
@@ -231,7 +229,7 @@ def build_vcm_device(spec: DeviceSpec | None = None, **overrides) -> Atoms:
     -------
     ase.Atoms
         Fully periodic cell (x period closes TiN onto TiN). ``arrays['region']``
-        labels atoms (see :data:`REGIONS`), ``info['transport_axis'] = 0`` and
+        labels atoms (see :data:`hamtrans.data.regions.REGIONS`), ``info['transport_axis'] = 0`` and
         ``info['device']`` holds the spec as JSON.
 
     Examples

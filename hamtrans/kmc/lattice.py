@@ -17,7 +17,7 @@ from ase import Atoms
 from scipy.spatial import cKDTree
 
 from hamtrans.data.graphs import neighbour_pairs
-from hamtrans.data.structures import REGIONS
+from hamtrans.data.regions import REGIONS
 from hamtrans.errors import StructureError
 
 OXIDE_REGION = 1

@@ -1,5 +1,7 @@
 """Equivariant models: the Hamiltonian/overlap model and the interatomic potential.
 
+Their training is :mod:`hamtrans.training`.
+
 Modules:
 
 ``radial``                Bessel radial basis with a smooth polynomial envelope (strict locality)
@@ -10,10 +12,6 @@ Modules:
 ``partitioning``          augmented partitioning: slabs with halos, ownership of blocks
 ``potential``             InteratomicPotential (NequIP-style), energy/forces/virial from edge gradients
 ``staged``                stage-by-stage potential evaluation over local + ghost atoms (spatial decomposition)
-``train_config``          the YAML configuration of ``hamtrans train`` / ``hamtrans finetune``
-``training``              the task-independent trainer (checkpoints, resume, EMA, DDP)
-``hamiltonian_training``  the Hamiltonian task; ``potential_training`` the potential task
-``finetuning``            reEWC fine-tuning of potentials (replay + elastic weight consolidation)
 ``model_file``            the ``.pt`` model formats, HamiltonianPredictor, load_potential
 ``evaluation``            ``hamtrans evaluate`` for Hamiltonian models
 ``predict_io``            writers for predicted matrices (CSR folders)

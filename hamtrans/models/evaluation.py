@@ -106,7 +106,7 @@ def evaluate_model(model_path, dataset_path, out: Path, max_eigen_orbitals: int 
             numbers = record.atoms.numbers
             layout = ref.layout
             l_of = _orbital_l(ref.basis, numbers)
-            atom_of = np.repeat(np.arange(len(numbers)), layout.counts)
+            atom_of = ref.basis.orbital_atoms(numbers)
             rows, cols = layout.onsite_indices()
             for value, r, c in ((node, rows, cols), (edge, *layout.edge_indices())):
                 for key in np.unique(l_of[r] * 10 + l_of[c]):

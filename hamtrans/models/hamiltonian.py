@@ -49,12 +49,16 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
-from hamtrans.config import ConfigError
 from hamtrans.data.basis import OrbitalBasis
-from hamtrans.errors import HamtransError
+from hamtrans.errors import ConfigError, HamtransError
 from hamtrans.models.block_head import BlockCoupling
-from hamtrans.models.equivariant import (DTYPES, ModelConfigMixin, ProductThenLinear, channelwise_tensor_product,
-                                         default_dtype)
+from hamtrans.models.equivariant import (
+    DTYPES,
+    ModelConfigMixin,
+    ProductThenLinear,
+    channelwise_tensor_product,
+    default_dtype,
+)
 from hamtrans.models.inputs import ModelInputs
 from hamtrans.models.radial import BesselBasis, polynomial_envelope
 
@@ -339,7 +343,7 @@ class HamiltonianModel(nn.Module):
         """Node features after the interaction layers, ``(N, irreps.dim)``."""
         onehot = nn.functional.one_hot(inputs.species, len(self.species)).to(inputs.dtype)
         h = self.embedding(onehot)
-        receivers, senders, _, distance, sh = self._edge_geometry(inputs, inputs.mp_index, inputs.mp_shift)
+        receivers, senders, _, distance, sh = self._edge_geometry(inputs, inputs.edge_index, inputs.shifts)
         radial = self.mp_radial(distance)
         envelope = polynomial_envelope(distance, self.config.mp_cutoff)
         for layer in self.layers:
@@ -353,7 +357,7 @@ class HamiltonianModel(nn.Module):
         ``source``, ``target``: ``edge_source(h)``, ``edge_target(h)`` of the node features ``h``.
         """
         receivers, senders, _, distance, sh = self._edge_geometry(
-            inputs, inputs.block_index[:, part], inputs.block_shift[part])
+            inputs, inputs.block_edge_index[:, part], inputs.block_shifts[part])
         mixed = source[receivers] + target[senders]
         weights = self.edge_radial(self.block_radial(distance))
         return self.edge_product(mixed, sh, weights, self.edge_linear.weight), distance
@@ -384,12 +388,12 @@ class HamiltonianModel(nn.Module):
         source, target = self.edge_source(h), self.edge_target(h)
         gathered = h.new_zeros((h.shape[0], self.irreps_edge.dim))
         offsite = h.new_zeros(int(inputs.edge_ptr[-1]))
-        for start in range(0, inputs.block_index.shape[1], self.edge_chunk):
+        for start in range(0, inputs.block_edge_index.shape[1], self.edge_chunk):
             part = slice(start, start + self.edge_chunk)
             edges, distance = self.edge_features(inputs, source, target, part)
             weight = polynomial_envelope(distance, self._onsite_range)[:, None]
             # the onsite linear map comes after the sum over a node's edges: N, not E rows
-            gathered = gathered.index_add(0, inputs.block_index[0, part], edges * weight)
+            gathered = gathered.index_add(0, inputs.block_edge_index[0, part], edges * weight)
             self._assemble_edges(inputs, edges, part, offsite)
         onsite = self._assemble_onsite(inputs, self.onsite_node(h) + self.onsite_edges(gathered))
         onsite = 0.5 * (onsite + onsite[inputs.onsite_transpose])
@@ -412,7 +416,7 @@ class HamiltonianModel(nn.Module):
     def _assemble_edges(self, inputs: ModelInputs, features: torch.Tensor, part: slice, out: torch.Tensor) -> None:
         """Write the blocks of the block edges ``part`` (features ``(E_part, irreps_edge.dim)``) into ``out``."""
         n = len(self.species)
-        index = inputs.block_index[:, part]
+        index = inputs.block_edge_index[:, part]
         pair = inputs.species[index[0]] * n + inputs.species[index[1]]
         first = part.start or 0
         for a in range(n):
@@ -467,8 +471,8 @@ class OverlapModel(nn.Module):
 
     def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """Flat onsite and edge blocks of S (dimensionless)."""
-        receivers, senders = inputs.block_index
-        vectors = inputs.edge_vectors(inputs.block_index, inputs.block_shift)
+        receivers, senders = inputs.block_edge_index
+        vectors = inputs.edge_vectors(inputs.block_edge_index, inputs.block_shifts)
         distance = vectors.norm(dim=1)
         sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
         radial = self.radial(distance)

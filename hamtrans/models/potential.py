@@ -37,9 +37,10 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet, Gate
 from torch import nn
 
-from hamtrans.config import ConfigError
 from hamtrans.data.graphs import build_graph
+from hamtrans.errors import ConfigError
 from hamtrans.models.equivariant import DTYPES, ModelConfigMixin, channelwise_tensor_product, default_dtype
+from hamtrans.models.graph_inputs import GraphInputs
 from hamtrans.models.inputs import species_indices
 from hamtrans.models.radial import BesselBasis
 
@@ -83,45 +84,12 @@ class PotentialConfig(ModelConfigMixin):
         return self.n_layers * self.cutoff
 
 
-@dataclass
-class PotentialInputs:
-    """Tensors of one structure for the potential.
+@dataclass(kw_only=True)
+class PotentialInputs(GraphInputs):
+    """Tensors of one structure for the potential: the graph of edges within its cutoff.
 
-    Attributes
-    ----------
-    species
-        ``(N,)`` index into the model's species list.
-    positions, cell
-        ``(N, 3)`` and ``(3, 3)``, Å, float64.
-    edge_index
-        ``(2, E)``: receiver ``i`` and sender ``j`` of every directed edge within the cutoff.
-    shifts
-        ``(E, 3)`` integer cell shifts of the sender's image (as float64).
-    dtype
-        Precision of the model: the one :meth:`edge_vectors` returns.
+    The keys are those of :class:`~hamtrans.models.graph_inputs.GraphInputs`; the potential needs no more.
     """
-
-    species: torch.Tensor
-    positions: torch.Tensor
-    cell: torch.Tensor
-    edge_index: torch.Tensor
-    shifts: torch.Tensor
-    dtype: torch.dtype = torch.float32
-
-    def edge_vectors(self) -> torch.Tensor:
-        """``r_j + S·cell − r_i`` per edge, ``(E, 3)`` Å, in :attr:`dtype`.
-
-        The difference is taken in float64 and only the (short) edge vectors are cast:
-        float32 resolves absolute positions 1,000 Å from the origin to 6e-5 Å only, which
-        would move the forces of a translated structure by ~3e-4 eV/Å.
-        """
-        receivers, senders = self.edge_index
-        vectors = self.positions[senders] - self.positions[receivers] + self.shifts @ self.cell
-        return vectors.to(self.dtype)
-
-    def to(self, device=None) -> "PotentialInputs":
-        return PotentialInputs(*(t.to(device) for t in (self.species, self.positions, self.cell, self.edge_index,
-                                                           self.shifts)), dtype=self.dtype)
 
 
 def prepare_potential_inputs(atoms: Atoms, species: list[int], cutoff: float,

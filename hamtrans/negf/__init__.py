@@ -31,7 +31,13 @@ from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, fermi, landauer_current
 from hamtrans.negf.lead_cache import SurfaceCache
 from hamtrans.negf.leads import Lead, LeadWarning, self_energy, surface_green_function
 from hamtrans.negf.transport import (
-    CurrentResult, GreenFunctionResult, SweepOptions, current, green_function, lead_self_energies, transmission,
+    CurrentResult,
+    GreenFunctionResult,
+    SweepOptions,
+    current,
+    green_function,
+    lead_self_energies,
+    transmission,
 )
 
 __all__ = [

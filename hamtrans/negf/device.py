@@ -34,7 +34,6 @@ from hamtrans.negf.leads import Lead
 from hamtrans.negf.partition import block_tridiagonal_partition, check_block_tridiagonal, coupling_pattern
 
 
-
 @dataclass(frozen=True)
 class DeviceBlocks:
     """Dense blocks of ``H`` (eV) and ``S``: diagonal ``(n_i, n_i)`` and upper ``(n_i, n_i+1)``.
@@ -211,8 +210,7 @@ class Device:
     @classmethod
     def from_atoms(cls, hamiltonian, overlap, atoms, basis, axis: int | str = 0, **kwargs) -> "Device":
         """Device from matrices of an ASE structure in an :class:`~hamtrans.data.basis.OrbitalBasis`."""
-        counts = basis.orbital_counts(atoms.numbers)
-        atom_index = np.repeat(np.arange(len(atoms)), counts)
+        atom_index = basis.orbital_atoms(atoms.numbers)
         return cls.from_matrices(hamiltonian, overlap, atoms.positions[atom_index], axis, orbital_atoms=atom_index, **kwargs)
 
     @classmethod

@@ -44,8 +44,8 @@ import numpy as np
 import scipy.linalg
 from scipy.spatial import cKDTree
 
-from hamtrans.errors import LeadError
 from hamtrans.data.blocks import lattice_axis
+from hamtrans.errors import LeadError
 from hamtrans.negf.lead_detection import lead_from_cells, principal_layers, sorted_along_axis
 from hamtrans.negf.leads import Lead
 from hamtrans.negf.partition import coupling_pattern
@@ -292,8 +292,7 @@ def periodic_electrodes(hamiltonian, overlap, atoms, axis: int | str, lead_cell:
     thickness = lead_cell * max(1, int(np.ceil((reach - position_tolerance) / lead_cell)))
     if 2 * thickness > length + position_tolerance:
         raise LeadError(f"the cell ({length:.3f} Å) is shorter than two principal layers of {thickness:.3f} Å")
-    counts = hamiltonian.basis.orbital_counts(atoms.numbers)
-    atom_of = np.repeat(np.arange(len(atoms)), counts)
+    atom_of = hamiltonian.basis.orbital_atoms(atoms.numbers)
     positions = atoms.positions[atom_of]
     x = positions[:, axis]
     first = np.flatnonzero(x - x.min() < thickness - position_tolerance)

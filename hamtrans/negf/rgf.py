@@ -19,7 +19,6 @@ self-energy on slab 0 and right on slab N−1 (notation of Lake et al. 1997):
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from hamtrans.negf.backend import Backend

@@ -16,10 +16,16 @@ from hamtrans.errors import HamtransError, ParameterError
 from hamtrans.negf.backend import Backend, get_backend
 from hamtrans.negf.bias import biased_device
 from hamtrans.negf.device import Device
-from hamtrans.negf.grids import (MIN_GRID_POINTS, adaptive_simpson, energy_lattice, trapezoid_with_error,
-                                 uniform_grid, window_nodes)
-from hamtrans.negf.lead_cache import SurfaceCache
+from hamtrans.negf.grids import (
+    MIN_GRID_POINTS,
+    adaptive_simpson,
+    energy_lattice,
+    trapezoid_with_error,
+    uniform_grid,
+    window_nodes,
+)
 from hamtrans.negf.landauer import CONDUCTANCE_QUANTUM, OPEN_KT, bias_window, fermi, thermal_energy
+from hamtrans.negf.lead_cache import SurfaceCache
 from hamtrans.negf.leads import self_energy, surface_green_functions
 from hamtrans.negf.rgf import caroli_transmission, green_sweep, slab_matrices
 from hamtrans.negf.sweep import map_energies

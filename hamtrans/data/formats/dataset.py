@@ -53,10 +53,10 @@ import h5py
 import numpy as np
 from ase import Atoms
 
+from hamtrans.atomic_files import atomic_write, check_writable
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockSparseMatrix
 from hamtrans.data.graphs import AtomGraph
-from hamtrans.atomic_files import atomic_write, check_writable
 from hamtrans.errors import FileFormatError, OutputError, RecordIndexError
 
 FORMAT_NAME = "hamtrans-dataset"

@@ -13,8 +13,8 @@ from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.formats.cp2k import matrices_to_record
 from hamtrans.data.formats.csr import read_triplet_matrix
 from hamtrans.data.formats.dataset import Record
-from hamtrans.data.graphs import Cutoff
 from hamtrans.data.formats.structure_io import read_structure
+from hamtrans.data.graphs import Cutoff
 
 
 def read_eth_directory(

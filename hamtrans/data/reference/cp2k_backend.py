@@ -38,13 +38,24 @@ import numpy as np
 from ase import Atoms
 
 from hamtrans.data.basis import OrbitalBasis
-from hamtrans.data.formats.cp2k import cp2k_image_shifts, image_files, matrices_to_record, origin_shift, read_image_table
+from hamtrans.data.formats.cp2k import (
+    cp2k_image_shifts,
+    image_files,
+    matrices_to_record,
+    origin_shift,
+    read_image_table,
+)
 from hamtrans.data.formats.csr import read_triplet_matrix
 from hamtrans.data.graphs import Cutoff, build_graph, check_cutoff, check_structure, cutoff_to_json
 from hamtrans.data.reference.cp2k_input import Cp2kSettings, load_settings, write_input
 from hamtrans.data.reference.cp2k_output import Cp2kOutput, read_output
 from hamtrans.data.reference.images import check_unique_images
-from hamtrans.data.reference.tblite_backend import DEFAULT_CUTOFF, DEFAULT_IMAGE_RANGE, ReferenceResult, check_image_range
+from hamtrans.data.reference.tblite_backend import (
+    DEFAULT_CUTOFF,
+    DEFAULT_IMAGE_RANGE,
+    ReferenceResult,
+    check_image_range,
+)
 from hamtrans.errors import Cp2kError, StructureError
 
 #: Project name of every run (prefix of CP2K's output files).

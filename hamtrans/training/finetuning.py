@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hamtrans.config import load_raw
 from hamtrans.errors import TrainingError
 from hamtrans.models.model_file import load_potential
-from hamtrans.models.potential_training import PotentialSample, PotentialTask, read_labels, split_labels
-from hamtrans.config import load_raw
-from hamtrans.models.train_config import TrainConfig, parse_config
+from hamtrans.training.config import TrainConfig, parse_config
+from hamtrans.training.potential_task import PotentialSample, PotentialTask, read_labels, split_labels
 
 
 def load_finetune_config(path: str | Path) -> TrainConfig:
@@ -43,7 +43,7 @@ def load_finetune_config(path: str | Path) -> TrainConfig:
 
 
 class ReplayEWCTask(PotentialTask):
-    """:class:`~hamtrans.models.training.TrainingTask`: potential training from a trained model with reEWC."""
+    """:class:`~hamtrans.training.trainer.TrainingTask`: potential training from a trained model with reEWC."""
 
     def build(self) -> tuple[torch.nn.Module, list[PotentialSample], list[PotentialSample]]:
         ft = self.config.finetune

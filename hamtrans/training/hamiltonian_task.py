@@ -1,7 +1,7 @@
 """The Hamiltonian task of ``hamtrans train``: H (and S) blocks of slabs or whole structures.
 
 * Samples are slabs of the dataset structures with their halo (augmented
-  partitioning, :mod:`.partitioning`) or whole structures; the loss runs over the
+  partitioning, :mod:`hamtrans.models.partitioning`) or whole structures; the loss runs over the
   owned blocks only, so every block of a structure is counted once.
 * Validation split by structure or by slab; extra validation files.
 * Statistics: per-slot scales and onsite shifts of the H heads, onsite S constants,
@@ -22,7 +22,7 @@
   their least-squares constant.
 * Metrics: onsite ("node") MAE, edge MAE, total MAE (meV) and the S MAE.
 
-The optimisation loop itself is :class:`hamtrans.models.training.Trainer`.
+The optimisation loop itself is :class:`hamtrans.training.trainer.Trainer`.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.inputs import ModelInputs, prepare_inputs, species_indices
 from hamtrans.models.model_file import load_model, save_model
 from hamtrans.models.partitioning import slice_structure
-from hamtrans.models.train_config import TrainConfig, TrainingSection
-from hamtrans.models.training import loss_terms
+from hamtrans.training.config import TrainConfig, TrainingSection
+from hamtrans.training.losses import loss_terms
 
 
 @dataclass
@@ -353,7 +353,7 @@ def _hamiltonian_loss(h_err: torch.Tensor, n_onsite: int, training: TrainingSect
 
 
 class HamiltonianTask:
-    """:class:`~hamtrans.models.training.TrainingTask` for the Hamiltonian (and overlap) model."""
+    """:class:`~hamtrans.training.trainer.TrainingTask` for the Hamiltonian (and overlap) model."""
 
     metric_fields = ["node_mae_meV", "edge_mae_meV", "total_mae_meV", "overlap_mae"]
 

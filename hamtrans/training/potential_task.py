@@ -9,7 +9,7 @@
   ``loss: mae``); every structure weighs the same.
 * Metrics: energy MAE (meV/atom), force MAE (meV/Å), stress MAE (meV/Å³) and RMSEs.
 
-The optimisation loop is :class:`hamtrans.models.training.Trainer`.
+The optimisation loop is :class:`hamtrans.training.trainer.Trainer`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from ase import Atoms
 from hamtrans.errors import TrainingError
 from hamtrans.models.model_file import save_potential
 from hamtrans.models.potential import InteratomicPotential, PotentialInputs, evaluate, prepare_potential_inputs
-from hamtrans.models.train_config import TrainConfig
-from hamtrans.models.training import loss_terms
+from hamtrans.training.config import TrainConfig
+from hamtrans.training.losses import loss_terms
 
 VOIGT = [0, 4, 8, 5, 2, 1]  # flat indices of xx yy zz yz xz xy
 
@@ -184,7 +184,7 @@ def evaluate_potential(model: InteratomicPotential, labels: list[Labels]) -> dic
 
 
 class PotentialTask:
-    """:class:`~hamtrans.models.training.TrainingTask` for the interatomic potential."""
+    """:class:`~hamtrans.training.trainer.TrainingTask` for the interatomic potential."""
 
     metric_fields = ["energy_mae_meV_atom", "force_mae_meV_A", "stress_mae_meV_A3", "energy_rmse_meV_atom",
                      "force_rmse_meV_A"]

@@ -1,8 +1,9 @@
 """The training loop of ``hamtrans train`` and ``hamtrans finetune``, shared by every task.
 
-What is learned comes from a :class:`TrainingTask` (:mod:`.hamiltonian_training`
-for H/S blocks, :mod:`.potential_training` for energies/forces/stress,
-:mod:`.finetuning` for replay + EWC fine-tuning); this module owns the rest:
+What is learned comes from a :class:`TrainingTask` (:mod:`.hamiltonian_task`
+for H/S blocks, :mod:`.potential_task` for energies/forces/stress,
+:mod:`.finetuning` for replay + EWC fine-tuning; :mod:`.tasks` picks the one a
+configuration names); this module knows only the protocol and owns the rest:
 
 * Adam, ReduceLROnPlateau on ``training.best_metric`` (the validation loss by
   default, or one of the task's MAE columns), gradient clipping, an
@@ -41,9 +42,9 @@ from tqdm import tqdm
 
 from hamtrans.atomic_files import atomic_write
 from hamtrans.errors import TrainingError
-from hamtrans.models.train_config import TrainConfig
+from hamtrans.training.config import TrainConfig
 
-__all__ = ["Trainer", "TrainingError", "TrainingTask", "make_task"]
+__all__ = ["Trainer", "TrainingError", "TrainingTask"]
 
 #: Files of a run in its output folder (with their ``.partial`` temporaries, what ``overwrite`` removes).
 RUN_FILES = ("best.pt", "checkpoint.pt", "metrics.csv", "config.json")
@@ -80,17 +81,6 @@ class TrainingTask(Protocol):
         """Write a model file."""
 
 
-def make_task(config: TrainConfig) -> TrainingTask:
-    """The task a configuration asks for."""
-    if config.task == "potential":
-        from hamtrans.models.potential_training import PotentialTask
-
-        return PotentialTask(config)
-    from hamtrans.models.hamiltonian_training import HamiltonianTask
-
-    return HamiltonianTask(config)
-
-
 class Trainer:
     """Runs a training configuration; see the module docstring.
 
@@ -98,12 +88,13 @@ class Trainer:
     ----------
     config
         Parsed configuration.
+    task
+        What is learned (:func:`hamtrans.training.tasks.make_task` gives the one the
+        configuration names).
     resume
         Continue from ``<output.directory>/checkpoint.pt``.
     stop_after_step
         Raise ``KeyboardInterrupt`` after this step (tests of crash recovery).
-    task
-        Overrides the task the configuration names (fine-tuning wraps one).
     overwrite
         Replace a run already in ``output.directory`` (without it, and without
         ``resume``, such a folder is refused).
@@ -115,8 +106,8 @@ class Trainer:
         or both are, or the data do not fit the configuration.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False, stop_after_step: int | None = None,
-                 task: TrainingTask | None = None, overwrite: bool = False) -> None:
+    def __init__(self, config: TrainConfig, task: TrainingTask, resume: bool = False,
+                 stop_after_step: int | None = None, overwrite: bool = False) -> None:
         self.config = config
         self.directory = Path(config.output.directory)
         self.stop_after_step = stop_after_step
@@ -131,7 +122,7 @@ class Trainer:
                 dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
                 self._owns_process_group = True
             self.world, self.rank = dist.get_world_size(), dist.get_rank()
-        self.task = task or make_task(config)
+        self.task = task
         self.metric_fields = ["epoch", "step", "learning_rate", "train_loss", "val_loss", *self.task.metric_fields,
                               "seconds"]
         selectable = ["val_loss", *self.task.metric_fields]
@@ -364,11 +355,6 @@ class Trainer:
             if tc.max_steps is not None and self.step >= tc.max_steps:
                 break
         return metrics
-
-
-def loss_terms(errors: torch.Tensor, kind: str) -> torch.Tensor:
-    """Sum of squared (``"mse"``) or absolute (``"mae"``) errors."""
-    return (errors**2).sum() if kind == "mse" else errors.abs().sum()
 
 
 def _without_length(config: dict) -> dict:
