@@ -1,11 +1,12 @@
 """README code that a user copies must run verbatim: the self-contained Python blocks are executed."""
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.markdown_blocks import python_blocks
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 #: Headings whose Python block needs nothing defined before it.
@@ -20,23 +21,6 @@ LONG = pytest.mark.skipif(not os.environ.get("HAMTRANS_README_LONG"),
 #: The small wire: 4.24 Å of TiN across, with the vacuum every periodic width needs for the reference's
 #: unambiguous images (block cutoff + image range = 16.5 Å).
 SMALL_WIRE = {"cross_section": (4.24, 4.24), "vacuum": 12.5}
-
-
-def python_blocks(text: str) -> dict[str, str]:
-    """``{heading: code}`` of every fenced Python block, keyed by the nearest Markdown heading above it."""
-    blocks, heading, fence, lines = {}, "", None, []
-    for line in text.splitlines():
-        if fence is None and line.startswith("```"):
-            fence, lines = line[3:].strip(), []
-        elif fence is not None and line.startswith("```"):
-            if fence == "python":
-                blocks[heading] = "\n".join(lines) + "\n"
-            fence = None
-        elif fence is not None:
-            lines.append(line)
-        elif re.match(r"#+ ", line):
-            heading = line.lstrip("#").strip()
-    return blocks
 
 
 def test_the_readme_names_the_blocks_this_test_runs():
