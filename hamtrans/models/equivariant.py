@@ -9,6 +9,8 @@ from dataclasses import asdict
 import torch
 from e3nn import o3
 
+from hamtrans.errors import ConfigError
+
 #: The precisions a model can be built in (``dtype`` of the model configurations).
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -66,7 +68,7 @@ class ChannelwiseTensorProduct(torch.nn.Module):
     def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: set[tuple[int, int]]) -> None:
         super().__init__()
         if any(mul != 1 for mul, _ in irreps_sh):
-            raise ValueError(f"the second operand must have multiplicity 1 per irrep, got {irreps_sh}")
+            raise ConfigError(f"the second operand must have multiplicity 1 per irrep, got {irreps_sh}")
         self.irreps_in, self.irreps_sh = o3.Irreps(irreps_in), o3.Irreps(irreps_sh)
         outputs, self.paths = [], []
         for i1, (mul, ir1) in enumerate(self.irreps_in):
@@ -127,9 +129,9 @@ class ProductThenLinear(torch.nn.Module):
     def __init__(self, product: ChannelwiseTensorProduct, linear: o3.Linear) -> None:
         super().__init__()
         if any(ins.i_in == -1 for ins in linear.instructions):
-            raise ValueError("ProductThenLinear does not handle biases")
+            raise ConfigError("ProductThenLinear does not handle biases")
         if linear.irreps_in != product.irreps_out:
-            raise ValueError(f"the linear map reads {linear.irreps_in}, the product gives {product.irreps_out}")
+            raise ConfigError(f"the linear map reads {linear.irreps_in}, the product gives {product.irreps_out}")
         self.irreps_in, self.irreps_out = product.irreps_in, linear.irreps_out
         self._input_dims = [m.dim for m in product.irreps_in]
         self._weight_sizes = product.weight_sizes
