@@ -21,14 +21,13 @@ from pathlib import Path
 
 import numpy as np
 from ase.data import chemical_symbols
+from validate_transport import ETA, film_devices  # this folder's lead and Fermi-level set-up
 
-from hamtrans.data.electrons import valence_electrons
 from hamtrans.data.formats import Dataset
-from hamtrans.data.structures import A_TIN
 from hamtrans.models import load_model
 from hamtrans.models.evaluation import energy_zero_shift
 from hamtrans.negf import SweepOptions
-from hamtrans.negf.kpoints import kpoint_band_fermi_level, kpoint_devices, kpoint_transmission, transverse_kpoints
+from hamtrans.negf.kpoints import kpoint_transmission
 
 HERE = Path(__file__).parent
 LENGTH_BINS = (0.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.1)  # Å
@@ -37,12 +36,8 @@ OXIDE = (8, 72)  # O, Hf
 
 def transmission_near_fermi(h, s, atoms, mesh) -> tuple[float, np.ndarray]:
     """Lead-band E_F (eV) and the k-averaged T at E_F and E_F + 0.1 eV."""
-    kpoints = transverse_kpoints(mesh)
-    devices = kpoint_devices(h, s, atoms, kpoints, lead_cell=A_TIN)
-    left = devices[0]
-    n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(left.orbital_atoms[:left.block_sizes[0]])])
-    fermi = kpoint_band_fermi_level(devices, kpoints, n_electrons, 300.0)
-    options = SweepOptions(lead_method="sancho-rubio", eta=1e-5)
+    devices, kpoints, fermi = film_devices(h, s, atoms, 300.0, mesh)
+    options = SweepOptions(lead_method="sancho-rubio", eta=ETA)
     return fermi, kpoint_transmission(devices, kpoints, fermi + np.array([0.0, 0.1]), options).transmission
 
 

@@ -53,17 +53,25 @@ TEST_DEVICES = ("formed_1", "formed_2", "broken_1", "broken_2")
 ETA = 1e-5
 
 
+def film_devices(h, s, atoms, temperature, mesh=(1, 1, 1)):
+    """Devices with periodic-continuation leads per transverse k-point, the mesh, and E_F (eV) of the lead bands.
+
+    E_F makes the left lead's principal layer charge neutral over the mesh at ``temperature`` (K).
+    """
+    kpoints = transverse_kpoints(mesh)
+    devices = kpoint_devices(h, s, atoms, kpoints, lead_cell=A_TIN)
+    left = devices[0]
+    n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(left.orbital_atoms[:left.block_sizes[0]])])
+    return devices, kpoints, kpoint_band_fermi_level(devices, kpoints, n_electrons, temperature)
+
+
 def transport(h, s, atoms, bias, temperature, tolerance, resolution, mesh=(1, 1, 1)):
     """Current (adaptive energy grid), T(E_F) and lead diagnostics of one device with periodic-continuation leads.
 
     ``mesh``: transverse k-points of a film (``(1, 1, 1)``: Γ, a wire); the current and T(E_F)
     are then per transverse cell and the Fermi level comes from the lead bands over the mesh.
     """
-    kpoints = transverse_kpoints(mesh)
-    devices = kpoint_devices(h, s, atoms, kpoints, lead_cell=A_TIN)
-    left = devices[0]
-    n_electrons = valence_electrons(h.basis.name, atoms.numbers[np.unique(left.orbital_atoms[:left.block_sizes[0]])])
-    fermi = kpoint_band_fermi_level(devices, kpoints, n_electrons, temperature)
+    devices, kpoints, fermi = film_devices(h, s, atoms, temperature, mesh)
     options = SweepOptions(lead_method="sancho-rubio", eta=ETA)
     result = kpoint_current(devices, kpoints, bias, temperature, fermi, tolerance=tolerance, resolution=resolution,
                             options=options)

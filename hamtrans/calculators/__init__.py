@@ -10,11 +10,11 @@
 from hamtrans.calculators.hamiltonian import HamiltonianCalculator
 from hamtrans.calculators.potential import PotentialCalculator
 from hamtrans.calculators.structure_transport import (
-                                                      TransportSetup,
-                                                      bulk_electrode,
-                                                      structure_current,
-                                                      structure_transmission,
-                                                      transport_setup,
+    TransportSetup,
+    bulk_electrode,
+    structure_current,
+    structure_transmission,
+    transport_setup,
 )
 from hamtrans.calculators.transport import TransportCalculator
 from hamtrans.calculators.transport_settings import TransportSettings
