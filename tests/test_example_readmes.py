@@ -1,7 +1,8 @@
 """examples/vcm/README.md: the blocks that need no earlier step's hours run verbatim (steps 1 and 5, small inputs).
 
 The other blocks name their prerequisites in the text (reference data: 90 min; training:
-hours; CP2K: ~1 h per device); their scripts' options are checked through ``--help``.
+hours; CP2K: ~1 h per device); each of their commands is run up to its argument parsing
+(``tests/parse_only.py``), so an unknown option name or a bad value fails.
 """
 
 import os
@@ -49,18 +50,39 @@ def test_vcm_walkthrough_builds_a_device_and_computes_its_current(tmp_path, monk
     assert namespace["t"].min() > -1e-6 and abs(namespace["e_f"]) < 20
 
 
+PARSE_ONLY = Path(__file__).with_name("parse_only.py")
+
+
+def parse_only(argv: list[str]) -> list[str]:
+    """The README command ``argv`` run by ``tests/parse_only.py``: up to its argument parsing, nothing after."""
+    while argv and "=" in argv[0]:  # OMP_NUM_THREADS=1 ...
+        argv = argv[1:]
+    if argv[0] == "torchrun":  # torchrun [options] -m module ARGS: the module's command line
+        argv = argv[argv.index("-m"):]
+    program = argv[0].removeprefix(".venv/bin/")
+    if program == "hamtrans":
+        argv = ["-m", "hamtrans.cli", *argv[1:]]
+    elif program == "python":
+        argv = argv[1:]
+    return [sys.executable, str(PARSE_ONLY), *argv]
+
+
 def test_every_script_the_vcm_walkthrough_runs_accepts_its_options():
-    """Each ``python examples/...`` and ``hamtrans`` command of the README parses its options (``--help`` after them)."""
+    """Each ``python examples/...``, ``hamtrans`` and ``torchrun`` command of the README parses its command line."""
     checked = 0
     for blocks in code_blocks(VCM_README.read_text(), "bash").values():
         for block in blocks:
             for argv in bash_commands(block):
-                while argv and "=" in argv[0]:  # OMP_NUM_THREADS=1 ...
-                    argv = argv[1:]
-                if not argv or argv[0] in ("make", "apt-get", "torchrun"):
+                if argv[0] in ("make", "apt-get"):
                     continue
-                result = subprocess.run(localised(argv) + ["--help"], cwd=ROOT, capture_output=True, text=True,
+                result = subprocess.run(parse_only(argv), cwd=ROOT, capture_output=True, text=True,
                                         env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
                 assert result.returncode == 0, (argv, result.stderr[-2000:])
                 checked += 1
     assert checked >= 10
+
+
+def test_an_unknown_option_fails_the_parse_only_check():
+    argv = [".venv/bin/python", "examples/vcm/validate_transport.py", "--bias", "0.2", "--no-such-option"]
+    result = subprocess.run(parse_only(argv), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "unrecognized arguments: --no-such-option" in result.stderr

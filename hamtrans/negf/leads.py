@@ -19,7 +19,10 @@ Two methods:
     Generalised eigenproblem of the lead pencil ``(a_in + λ a0 + λ² a_out) u = 0``
     solved by QZ, so rank-deficient couplings (infinite/zero λ) are fine. Outgoing
     modes are ``|λ| < 1`` or ``|λ| = 1`` with outward group velocity (velocities are
-    diagonalised inside degenerate groups). ``g = (a0 + a_out U Λ U⁻¹)⁻¹``.
+    diagonalised inside degenerate groups). ``g = (a0 + a_out U Λ U⁻¹)⁻¹``. Where the
+    mode vectors are nearly parallel (many λ = 0/∞ of a rank-deficient coupling), the
+    decaying modes are taken as an ordered generalised Schur basis instead
+    (``scipy.linalg.ordqz``, as Kwant's ``modes``), which stays orthonormal.
     Runs on the host (scipy); needs no η.
 ``sancho-rubio``
     Decimation (López Sancho et al. 1985), batched over energies on any backend;
@@ -215,6 +218,10 @@ def lead_couplings(lead: Lead, z: np.ndarray, side: Side, backend: Backend | Non
 # -- eigenmode method ----------------------------------------------------------------
 
 
+#: Mode-solve routes of the eigenmode method, tried in this order per energy and side.
+ROUTES = ("auto", "full pencil", "schur", "band edge", "band edge schur")
+
+
 class _DefectiveModes(Exception):
     """Outgoing modes are not a basis (band edge): retry off the real axis."""
 
@@ -309,6 +316,45 @@ def _outgoing_transfer(modes: _Modes, a_fwd_real, side: Side, unit_tolerance: fl
     return np.linalg.solve(vectors.T, (vectors * ratio).T).T
 
 
+def _schur_transfer(a0, a_fwd, a_bwd, a_fwd_real, side: Side, unit_tolerance: float = 1e-6) -> np.ndarray:
+    """Transfer matrix ``F`` (``ψ_outer = F ψ``) from an ordered generalised Schur basis of the decaying modes.
+
+    The linearised pencil ``A x = λ B x`` with ``x = (u, λu)`` is reordered by QZ
+    (``scipy.linalg.ordqz``) so that the decaying modes (``|λ| < 1`` right, ``|λ| > 1``
+    and λ = ∞ left) come first: their orthonormal Schur vectors span the same subspace as
+    their mode vectors, without the ill-conditioning of nearly parallel eigenvectors
+    (defective λ = 0/∞ of a rank-deficient coupling). Unit-modulus modes, if any, are
+    eigenvectors of the pencil kept by outward group velocity (:func:`_propagating`).
+    With the basis ``X = (X₁; X₂)`` of all ``n`` outgoing modes, ``F = X₂X₁⁻¹`` (right:
+    ``ψ_{m+1} = λψ_m``) or ``X₁X₂⁻¹`` (left). ``unit_tolerance = 0`` (complex z, where no
+    mode is on the unit circle) classifies by modulus alone.
+    """
+    n = a0.shape[0]
+    identity, zero = np.eye(n), np.zeros((n, n))
+    pencil_a = np.block([[zero, identity], [-a_bwd, -a0]])
+    pencil_b = np.block([[identity, zero], [zero, a_fwd]])
+    if side == "right":
+        decaying = lambda alpha, beta: np.abs(alpha) < (1.0 - unit_tolerance) * np.abs(beta)
+    else:
+        decaying = lambda alpha, beta: np.abs(alpha) > (1.0 + unit_tolerance) * np.abs(beta)
+    _, _, alpha, beta, _, schur = scipy.linalg.ordqz(pencil_a, pencil_b, sort=decaying, output="complex")
+    basis = schur[:, : int(decaying(alpha, beta).sum())]
+    if basis.shape[1] < n and unit_tolerance > 0:
+        (alpha, beta), vectors = scipy.linalg.eig(pencil_a, pencil_b, homogeneous_eigvals=True)
+        on_circle = np.abs(np.abs(alpha) - np.abs(beta)) <= unit_tolerance * np.abs(beta)
+        if on_circle.any():
+            u, lam = _propagating(vectors[:n, on_circle], alpha[on_circle] / beta[on_circle], a_fwd_real,
+                                  outward=1 if side == "right" else -1)
+            basis = np.concatenate([basis, np.concatenate([u, u * lam], axis=0)], axis=1)
+    if basis.shape[1] != n:
+        raise _DefectiveModes(f"{basis.shape[1]} outgoing modes for {n} orbitals")
+    first, second = basis[:n], basis[n:]
+    known, mapped = (first, second) if side == "right" else (second, first)
+    if np.linalg.cond(known) > 1e12:
+        raise _DefectiveModes("the outgoing Schur basis is singular")
+    return np.linalg.solve(known.T, mapped.T).T
+
+
 def _propagating(modes: np.ndarray, lam: np.ndarray, a_fwd: np.ndarray, outward: int, group_tolerance: float = 1e-7):
     """Unit-modulus modes moving along ``outward`` (+1/−1).
 
@@ -350,11 +396,12 @@ def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band
                         accept_residual: float = 1e-9):
     """Surface Green's functions of the requested sides, one mode solve per energy and route.
 
-    Per energy and side a ladder of routes: the cheapest mode solve, then QZ on
-    the full pencil, then QZ at ``z + i·band_edge_eta`` (band edge, with a
-    warning); a route is accepted when its relative fixed-point residual (see
-    :func:`relative_residual`) is below ``accept_residual`` and ``i(g − gᴴ)`` is
-    positive semidefinite. Returns ``(surfaces, used)``: per side the
+    Per energy and side the ladder :data:`ROUTES`: the cheapest mode solve, QZ on the
+    full pencil, the ordered Schur basis (:func:`_schur_transfer`), then both QZ routes
+    at ``z + i·band_edge_eta`` (band edge, with a warning); a route is accepted when its
+    relative fixed-point residual (see :func:`relative_residual`) is below
+    ``accept_residual`` and ``i(g − gᴴ)`` is positive semidefinite (the last one is
+    always taken and left to :func:`check_surface_green_function`). Returns ``(surfaces, used)``: per side the
     ``(n_E, n, n)`` array and the energies actually used.
     """
     a0s, forwards, backwards = lead_couplings(lead, z, "right")
@@ -367,16 +414,20 @@ def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band
         cache: dict = {}
 
         def attempt(route: str, side: Side):
-            shifted = route == "band edge"
+            shifted = route.startswith("band edge")
             zk = z[k] + 1j * band_edge_eta if shifted else z[k]
             if shifted:
                 (a0,), (fwd,), (bwd,) = lead_couplings(lead, np.array([zk]), "right")
             else:
                 a0, fwd, bwd = a0s[k], forwards[k], backwards[k]
-            if route not in cache:
-                cache[route] = _lead_modes(a0, fwd, bwd, coupled, full_pencil=route != "auto")
+            if route.endswith("schur"):
+                transfer = _schur_transfer(a0, fwd, bwd, forwards_real[k], side, unit_tolerance=0.0 if shifted else 1e-6)
+            else:
+                if route not in cache:
+                    cache[route] = _lead_modes(a0, fwd, bwd, coupled, full_pencil=route != "auto")
+                transfer = _outgoing_transfer(cache[route], forwards_real[k], side)
             outer, inner = (fwd, bwd) if side == "right" else (bwd, fwd)
-            g = np.linalg.inv(a0 + outer @ _outgoing_transfer(cache[route], forwards_real[k], side))
+            g = np.linalg.inv(a0 + outer @ transfer)
             residual = relative_residual(a0, outer, inner, g, np)
             if np.linalg.eigvalsh(1j * (g - g.conj().T)).min() < -1e-9 * np.abs(g).max():
                 residual = max(residual, 1.0)  # not the retarded root: try the next route
@@ -384,18 +435,18 @@ def _eigenmode_surfaces(lead: Lead, z: np.ndarray, sides: tuple[Side, ...], band
 
         for side in sides:
             reasons = []
-            for route in ("auto", "full pencil", "band edge"):
+            for route in ROUTES:
                 try:
                     g, zk, residual = attempt(route, side)
                 except (_DefectiveModes, np.linalg.LinAlgError) as reason:
                     reasons.append(f"{route}: {reason}")
                     continue
-                if residual <= accept_residual or route == "band edge":
+                if residual <= accept_residual or route == ROUTES[-1]:
                     break
                 reasons.append(f"{route}: residual {residual:.1e}")
             else:
                 raise LeadError(f"{side} lead at E = {z[k].real:.10g} eV: no mode solve succeeded ({'; '.join(reasons)})")
-            if route == "band edge":
+            if route.startswith("band edge"):
                 warnings.warn(f"{side} lead at E = {z[k].real:.10g} eV: {reasons[-1] if reasons else 'defective modes'} "
                               f"(band edge); using E + {band_edge_eta:g}i eV there", LeadWarning, stacklevel=4)
             surfaces[side][k] = g
