@@ -311,6 +311,15 @@ def test_lmax_and_heads_are_checked_when_the_configuration_is_read(tmp_path):
     raw["model"].update(lmax=4, heads=3)
     with pytest.raises(ConfigError, match="model.heads = 3 must divide model.channels = 8"):
         parse_config(raw)
+    raw["model"].update(heads=2, edge_convolution="so3")
+    with pytest.raises(ConfigError, match=r"model.edge_convolution = 'so3': choose one of \('tensor-product', 'so2'\)"):
+        parse_config(raw)
+    raw["model"].update(edge_convolution="tensor-product", mmax=2)
+    with pytest.raises(ConfigError, match="model.mmax = 2 applies to edge_convolution 'so2' only"):
+        parse_config(raw)
+    raw["model"].update(edge_convolution="so2", mmax=-1)
+    with pytest.raises(ConfigError, match="mmax"):
+        parse_config(raw)
 
 
 # -- 7: float32 forces of a translated structure ---------------------------------------------------------

@@ -17,11 +17,13 @@ from tests.structures import CLUSTER_POSITIONS, CLUSTER_SYMBOLS
 
 
 @pytest.mark.parametrize("dtype, tolerance", [("float64", 1e-12), ("float32", 1e-5)])
-@pytest.mark.parametrize("model_class", [HamiltonianModel, OverlapModel])
-def test_o3_equivariance_with_parity(model_class, dtype, tolerance):
+@pytest.mark.parametrize("model_class, edge_stage", [(HamiltonianModel, {}), (OverlapModel, {}),
+                                                     (HamiltonianModel, {"edge_convolution": "so2"}),
+                                                     (HamiltonianModel, {"edge_convolution": "so2", "mmax": 2})])
+def test_o3_equivariance_with_parity(model_class, edge_stage, dtype, tolerance):
     """Rotations, the inversion, a mirror and a rotoinversion (with a translation): H(R x) = D H Dᵀ."""
     torch.manual_seed(1)
-    model = model_class(config(dtype=dtype))
+    model = model_class(config(dtype=dtype, **edge_stage))
     randomise(model)
     atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)
     assert np.abs(predict(model, atoms).onsite).max() > 0.1  # the check is not vacuous

@@ -96,8 +96,11 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(teacher_data, tmp_path):
     assert (tmp_path / "n" / "checkpoint.pt").exists()
 
 
-def test_training_reduces_the_error_and_the_model_file_round_trips(teacher_data, tmp_path):
-    trainer = make_trainer(parse_config(hamiltonian_raw_config(teacher_data, tmp_path / "t", epochs=6, ema_decay=0.5)))
+@pytest.mark.parametrize("edge_stage", [{}, {"edge_convolution": "so2", "mmax": 2}])
+def test_training_reduces_the_error_and_the_model_file_round_trips(teacher_data, tmp_path, edge_stage):
+    raw = hamiltonian_raw_config(teacher_data, tmp_path / "t", epochs=6, ema_decay=0.5)
+    raw["model"].update(edge_stage)
+    trainer = make_trainer(parse_config(raw))
     first = trainer.validate()
     last = trainer.run()
     assert last["val_loss"] < 0.5 * first["val_loss"]
@@ -111,6 +114,7 @@ def test_training_reduces_the_error_and_the_model_file_round_trips(teacher_data,
     with Dataset(teacher_data) as data:
         atoms = data[0].atoms
     np.testing.assert_array_equal(again.predict(atoms)[0].edges, predictor.predict(atoms)[0].edges)
+    assert again.hamiltonian.config.edge_convolution == edge_stage.get("edge_convolution", "tensor-product")
 
 
 def test_model_file_guards(tmp_path, teacher_data):

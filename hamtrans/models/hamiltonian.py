@@ -9,7 +9,9 @@ Architecture (one message-passing layer by default, as in arXiv 2602.02125):
    neighbour entering the sphere starts with zero weight and renormalises nothing),
    plus a self-connection and a gated nonlinearity;
 3. edge features for every block edge from both end nodes:
-   ``TP(W_a h_i + W_b h_j, Y(r̂_ij))`` with radial weights;
+   ``TP(W_a h_i + W_b h_j, Y(r̂_ij))`` with radial weights, or (``edge_convolution:
+   so2``) the SO(2) convolution of :mod:`.so2` in the edge-aligned frame, whose
+   cost grows as L³ instead of L⁶;
 4. onsite features: node features plus the sum of the atom's edge features (which
    carry the odd-parity components nodes lack), weighted by an envelope that reaches
    0 at ``block_cutoff``;
@@ -61,6 +63,10 @@ from hamtrans.models.equivariant import (
 )
 from hamtrans.models.inputs import ModelInputs
 from hamtrans.models.radial import BesselBasis, polynomial_envelope
+from hamtrans.models.so2 import EdgeFrame, SO2Convolution
+
+#: Edge stages of :class:`HamiltonianModel` (``HamiltonianModelConfig.edge_convolution``).
+EDGE_CONVOLUTIONS = ("tensor-product", "so2")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,12 @@ class HamiltonianModelConfig(ModelConfigMixin):
         to H; the charges are learned end to end from H.
     charge_width
         Å; Gaussian width σ of the charges in that potential.
+    edge_convolution
+        ``"tensor-product"`` (default): the edge stage is ``TP(·, Y(r̂))`` then a linear map;
+        ``"so2"``: the SO(2) convolution of :mod:`hamtrans.models.so2` (every l_f of Y,
+        ``|m| ≤ mmax``).
+    mmax
+        Largest ``|m|`` the SO(2) edge stage mixes (``None``: all, up to ``lmax``).
     """
 
     basis: str
@@ -124,6 +136,8 @@ class HamiltonianModelConfig(ModelConfigMixin):
     smooth_cutoffs: bool = True
     electrostatics: bool = False
     charge_width: float = 2.0
+    edge_convolution: str = "tensor-product"
+    mmax: int | None = None
 
     @property
     def receptive_field(self) -> float:
@@ -158,6 +172,11 @@ def check_config(config: HamiltonianModelConfig, basis: OrbitalBasis) -> None:
     if config.heads < 1 or config.channels % config.heads:
         raise ConfigError(f"model.heads = {config.heads} must divide model.channels = {config.channels}; "
                           f"choose heads among the divisors of channels")
+    if config.edge_convolution not in EDGE_CONVOLUTIONS:
+        raise ConfigError(f"model.edge_convolution = {config.edge_convolution!r}: choose one of {EDGE_CONVOLUTIONS}")
+    if config.mmax is not None and config.edge_convolution != "so2":
+        raise ConfigError(f"model.mmax = {config.mmax} applies to edge_convolution 'so2' only; remove it or set "
+                          "edge_convolution: so2")
     check_lmax(config, basis)
 
 
@@ -303,11 +322,16 @@ class HamiltonianModel(nn.Module):
                 self.charge_head.weight.zero_()
         self.edge_source = o3.Linear(irreps, irreps)
         self.edge_target = o3.Linear(irreps, irreps)
-        self.edge_tp, irreps_edge_mid = channelwise_tensor_product(irreps, self.irreps_sh, needed)
+        if config.edge_convolution == "so2":
+            self.edge_so2 = SO2Convolution(irreps, self.irreps_edge, config.mmax)
+            radial_outputs = self.edge_so2.weight_numel
+        else:
+            self.edge_tp, irreps_edge_mid = channelwise_tensor_product(irreps, self.irreps_sh, needed)
+            self.edge_linear = o3.Linear(irreps_edge_mid, self.irreps_edge)
+            self.edge_product = ProductThenLinear(self.edge_tp, self.edge_linear)
+            radial_outputs = self.edge_tp.weight_numel
         self.edge_radial = FullyConnectedNet([config.n_radial, config.radial_hidden, config.radial_hidden,
-                                              self.edge_tp.weight_numel], torch.nn.functional.silu)
-        self.edge_linear = o3.Linear(irreps_edge_mid, self.irreps_edge)
-        self.edge_product = ProductThenLinear(self.edge_tp, self.edge_linear)
+                                              radial_outputs], torch.nn.functional.silu)
         self.onsite_node = o3.Linear(irreps, self.irreps_edge)
         self.onsite_edges = o3.Linear(self.irreps_edge, self.irreps_edge)
         self.edge_heads = nn.ModuleDict({
@@ -356,8 +380,15 @@ class HamiltonianModel(nn.Module):
 
         ``source``, ``target``: ``edge_source(h)``, ``edge_target(h)`` of the node features ``h``.
         """
-        receivers, senders, _, distance, sh = self._edge_geometry(
-            inputs, inputs.block_edge_index[:, part], inputs.block_shifts[part])
+        index, shift = inputs.block_edge_index[:, part], inputs.block_shifts[part]
+        receivers, senders = index
+        if self.config.edge_convolution == "so2":
+            vectors = inputs.edge_vectors(index, shift)
+            distance = vectors.norm(dim=1)
+            weights = self.edge_radial(self.block_radial(distance))
+            mixed = source[receivers] + target[senders]
+            return self.edge_so2(mixed, EdgeFrame(vectors), weights), distance
+        receivers, senders, _, distance, sh = self._edge_geometry(inputs, index, shift)
         mixed = source[receivers] + target[senders]
         weights = self.edge_radial(self.block_radial(distance))
         return self.edge_product(mixed, sh, weights, self.edge_linear.weight), distance

@@ -15,6 +15,8 @@
       dtype: float32
       electrostatics: false     # latent charges whose long-range potential adds ½(VS + SV) to H
       charge_width: 2.0         # Å, Gaussian width of those charges
+      edge_convolution: tensor-product  # or so2: the edge stage in the edge-aligned frame (L³, not L⁶)
+      mmax: null                # so2 only: largest |m| mixed (null: all)
     data:
       train: [a.h5, b.h5]       # hamtrans HDF5 datasets
       validation: []            # extra files used only for validation
@@ -204,7 +206,7 @@ RULES: dict[type, dict[str, Rule]] = {
     HamiltonianModelConfig: {"block_cutoff": POSITIVE, "block_margin": NON_NEGATIVE, "mp_cutoff": POSITIVE,
                              "lmax": NON_NEGATIVE_INTEGER, "channels": COUNT, "n_layers": COUNT, "heads": COUNT,
                              "n_radial": COUNT, "radial_hidden": COUNT, "electrostatics": FLAG,
-                             "charge_width": POSITIVE},
+                             "charge_width": POSITIVE, "mmax": optional(NON_NEGATIVE_INTEGER)},
     PotentialConfig: {"cutoff": POSITIVE, "lmax": NON_NEGATIVE_INTEGER, "channels": COUNT, "n_layers": COUNT,
                       "n_radial": COUNT, "radial_hidden": COUNT},
 }
