@@ -338,8 +338,13 @@ def _model_transport_device(args):
     if args.kpoints is not None:
         raise OptionError("--kpoints needs a dataset file (.h5) with real-space blocks; with --model the "
                           "transverse images are folded (Γ)")
+    from hamtrans.data.blocks import lattice_axis
+    from hamtrans.negf.sweep import world_communicator
+
     atoms = read_structure(args.input)
-    hamiltonian = HamiltonianCalculator(model=args.model, basis=args.basis)
+    # under mpiexec the ranks split the prediction into slabs along the axis, then the energies
+    hamiltonian = HamiltonianCalculator(model=args.model, basis=args.basis, comm=world_communicator(),
+                                        partition_axis=lattice_axis(args.axis))
     settings = TransportSettings(axis=args.axis, leads=args.leads or "auto", lead_cell=args.lead_cell,
                                  lead_tolerance=args.lead_tolerance, fermi_level=args.fermi,
                                  temperature=args.temperature, tolerance=args.tolerance, resolution=args.resolution,
@@ -526,6 +531,7 @@ def cmd_predict(args) -> None:
     from hamtrans.data.formats import DatasetWriter, Record, read_structure
     from hamtrans.models.model_file import load_model
     from hamtrans.models.predict_io import write_csr_folder
+    from hamtrans.negf.sweep import world_communicator
 
     inputs = [("structure file", args.structure)] + ([("model file", args.model)] if Path(args.model).exists() else [])
     if args.format == "csr":
@@ -541,7 +547,21 @@ def cmd_predict(args) -> None:
         for z in predictor.config.species:
             basis.orbitals_within(predictor.basis, int(z))  # refuses a basis that is not a sub-basis
     atoms = read_structure(args.structure)
-    h, s, cost = predictor.timed_predict(atoms, device=args.device)
+    comm = world_communicator()
+    if comm is None:
+        h, s, cost = predictor.timed_predict(atoms, device=args.device)
+        ranks = ""
+    else:  # each rank predicts the blocks of its slabs; rank 0 assembles and writes them
+        from hamtrans.data.blocks import lattice_axis
+        from hamtrans.models.distributed import gather_prediction, predict_owned_blocks
+
+        local = predict_owned_blocks(predictor, atoms, comm, axis=lattice_axis(args.axis), device=args.device)
+        slowest, peak = max(comm.allgather(local.seconds)), max(comm.allgather(local.peak_memory_MiB))
+        gathered = gather_prediction(local, atoms, predictor.basis, comm)
+        if comm.Get_rank() != 0:
+            return
+        (h, s), cost = gathered, {"seconds": slowest, "peak_memory_MiB": peak}
+        ranks = f" on {comm.Get_size()} ranks (slabs along axis {args.axis}; time and memory: the largest rank's)"
     if args.basis is not None:
         h, s = h.restricted(basis), s.restricted(basis)
     out = Path(args.output)
@@ -551,7 +571,7 @@ def cmd_predict(args) -> None:
         with DatasetWriter(out, basis, {"source": "hamtrans-model", "model": str(args.model)}) as writer:
             writer.append(Record(atoms, h, s, source="hamtrans-model", name=Path(args.structure).stem))
     print(f"{len(atoms)} atoms, {h.n_orbitals} orbitals, {h.graph.n_edges} blocks: {cost['seconds']:.2f} s, "
-          f"peak memory {cost['peak_memory_MiB']:.0f} MiB -> {out}")
+          f"peak memory {cost['peak_memory_MiB']:.0f} MiB{ranks} -> {out}")
 
 
 def cmd_evaluate(args) -> None:
@@ -730,6 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--basis", default=None,
                    help="write H and S in this sub-basis of the model's (e.g. gfn1-xtb-compact for transport; "
                         "default: the model's basis)")
+    p.add_argument("--axis", default="x", choices=["x", "y", "z"],
+                   help="under mpiexec -n K: the axis along which the ranks split the structure into slabs "
+                        "(the transport axis)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="errors of a trained model on a dataset")

@@ -45,6 +45,12 @@ class HamiltonianCalculator(CheckedCalculator):
         ``"gfn1-xtb-compact"`` for transport; see :class:`~hamtrans.data.basis.OrbitalBasis`).
         With ``reference=`` give it in ``reference_options`` instead (the reference
         then also recomputes its Fermi level for the sub-basis).
+    comm
+        mpi4py communicator (model only): its ranks split each prediction into slabs along
+        ``partition_axis`` (:mod:`hamtrans.models.distributed`) and every rank receives the
+        whole H and S. ``None``: one process predicts everything.
+    partition_axis
+        The axis the ranks split the structure along (the transport axis), 0, 1 or 2.
 
     Raises
     ------
@@ -58,11 +64,15 @@ class HamiltonianCalculator(CheckedCalculator):
     implemented_properties = ["hamiltonian", "overlap", "charges"]
 
     def __init__(self, model=None, reference: str | None = None, device: str = "cpu",
-                 reference_options: dict | None = None, basis: str | None = None, **kwargs) -> None:
+                 reference_options: dict | None = None, basis: str | None = None, comm=None,
+                 partition_axis: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         if (model is None) == (reference is None):
             raise HamtransError("give exactly one of model= (a trained model) or reference= ('gfn1-xtb')")
+        if comm is not None and model is None:
+            raise HamtransError("comm= spreads a model's prediction over ranks; the reference runs in one process")
         self.device = device
+        self.comm, self.partition_axis = comm, partition_axis
         self.blocks: tuple[BlockSparseMatrix, BlockSparseMatrix] | None = None
         self.fermi_level: float | None = None
         if basis is not None and not isinstance(basis, str):
@@ -122,7 +132,17 @@ class HamiltonianCalculator(CheckedCalculator):
 
     def calculate(self, atoms=None, properties=("hamiltonian",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        if self.predictor is not None:
+        if self.predictor is not None and self.comm is not None:
+            from hamtrans.models.distributed import gather_prediction, predict_owned_blocks
+
+            local = predict_owned_blocks(self.predictor, self.atoms, self.comm, self.partition_axis,
+                                         device=self.device)
+            (h, s), charges = gather_prediction(local, self.atoms, self.predictor.basis, self.comm, root=None), None
+            if s is None:
+                raise HamtransError("this model has no overlap head; it cannot give S")
+            h, s = h.restricted(self.basis), s.restricted(self.basis)
+            self.fermi_level = None
+        elif self.predictor is not None:
             prediction = self.predictor.predict_all(self.atoms, device=self.device)
             h, s, charges = prediction.hamiltonian, prediction.overlap, prediction.charges
             if s is None:

@@ -62,6 +62,19 @@ class AtomGraph:
         """Edge lengths in Å, shape ``(n_edges,)``."""
         return np.linalg.norm(self.vectors, axis=1)
 
+    @classmethod
+    def from_edges(cls, atoms: Atoms, edge_index: np.ndarray, shifts: np.ndarray) -> tuple["AtomGraph", np.ndarray]:
+        """The graph of given edges of ``atoms``, sorted by ``(i, j, S)`` as :func:`build_graph` sorts them.
+
+        Returns the graph and ``order``: sorted edge ``k`` is given edge ``order[k]``.
+        """
+        edge_index, shifts = np.asarray(edge_index, dtype=np.int64), np.asarray(shifts, dtype=np.int64)
+        order = np.argsort(_edge_keys(edge_index, shifts), kind="stable")
+        edge_index, shifts = edge_index[:, order], shifts[order]
+        positions = atoms.get_positions()
+        vectors = positions[edge_index[1]] + shifts @ np.asarray(atoms.cell) - positions[edge_index[0]]
+        return cls(edge_index=edge_index, shifts=shifts, vectors=vectors, n_atoms=len(atoms)), order
+
     def reverse_edges(self) -> np.ndarray:
         """Index of the reverse edge ``(j, i, −S)`` of every edge, shape ``(n_edges,)``."""
         keys = _edge_keys(self.edge_index, self.shifts)

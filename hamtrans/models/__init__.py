@@ -10,6 +10,7 @@ Modules:
 ``inputs``                structure + block graph -> model input tensors
 ``hamiltonian``           HamiltonianModel (attention message passing) and OverlapModel (two-centre)
 ``partitioning``          augmented partitioning: slabs with halos, ownership of blocks
+``distributed``           inference over MPI ranks: each rank predicts the blocks of its slabs
 ``potential``             InteratomicPotential (NequIP-style), energy/forces/virial from edge gradients
 ``staged``                stage-by-stage potential evaluation over local + ghost atoms (spatial decomposition)
 ``model_file``            the ``.pt`` model formats, HamiltonianPredictor, load_potential

@@ -63,19 +63,108 @@ class Slab:
         slab_layout = BlockLayout(basis, self.atoms.numbers, self.graph)
         full_layout = BlockLayout(basis, numbers, full_graph)
         core_atoms = np.flatnonzero(self.core)
-        slab_on, full_on = _block_ranges(slab_layout.onsite_ptr, core_atoms), _block_ranges(
+        slab_on, full_on = block_ranges(slab_layout.onsite_ptr, core_atoms), block_ranges(
             full_layout.onsite_ptr, self.source_atom[core_atoms])
         owned = np.flatnonzero(self.owned_edge)
-        slab_edge, full_edge = _block_ranges(slab_layout.edge_ptr, owned), _block_ranges(
+        slab_edge, full_edge = block_ranges(slab_layout.edge_ptr, owned), block_ranges(
             full_layout.edge_ptr, self.source_edge[owned])
         return slab_on, full_on, slab_edge, full_edge
 
 
-def _block_ranges(pointer: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+def block_ranges(pointer: np.ndarray, blocks: np.ndarray) -> np.ndarray:
     """Concatenated flat index ranges ``pointer[b] .. pointer[b+1]`` of the given blocks."""
     starts, stops = pointer[blocks], pointer[blocks + 1]
     sizes = stops - starts
     return np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
+
+
+@dataclass(frozen=True)
+class AxisFrame:
+    """Positions of a structure's atoms along one lattice axis, for cutting it into slabs.
+
+    Attributes
+    ----------
+    axis
+        The cut direction (0, 1, 2).
+    periodic
+        Whether the structure is periodic along ``axis``.
+    length
+        Cell length along ``axis`` in Å (0 when open).
+    coordinate
+        ``(N,)`` coordinate of each atom along the axis in Å; wrapped into ``[0, length)``
+        when periodic.
+    unwrap
+        ``(N,)`` whole cell vectors the wrap removed from each atom (0 when open).
+    start, stop
+        The interval the coordinates fill: ``[0, length)`` when periodic, else from the
+        first atom to just past the last.
+    """
+
+    axis: int
+    periodic: bool
+    length: float
+    coordinate: np.ndarray
+    unwrap: np.ndarray
+    start: float
+    stop: float
+
+    @classmethod
+    def of(cls, atoms: Atoms, axis: int) -> "AxisFrame":
+        """The frame of ``atoms``; a periodic axis must be orthogonal to the other two cell vectors."""
+        cell = atoms.cell.array
+        periodic = bool(atoms.pbc[axis])
+        if periodic:
+            others = [k for k in range(3) if k != axis]
+            if any(abs(cell[axis] @ cell[k]) > 1e-8 * np.linalg.norm(cell[axis]) * max(np.linalg.norm(cell[k]), 1)
+                   for k in others):
+                raise StructureError(f"cell vector {axis} must be orthogonal to the other two to cut slabs along it")
+        direction = cell[axis] / np.linalg.norm(cell[axis]) if periodic else np.eye(3)[axis]
+        raw = atoms.positions @ direction
+        if not periodic:
+            return cls(axis, False, 0.0, raw, np.zeros(len(atoms), int), float(raw.min()), float(raw.max()) + 1e-9)
+        length = float(np.linalg.norm(cell[axis]))
+        coordinate = raw - np.floor(raw / length) * length
+        unwrap = np.round((raw - coordinate) / length).astype(int)
+        return cls(axis, True, length, coordinate, unwrap, 0.0, length)
+
+    def images(self, halo: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every atom at every image along the axis a halo of ``halo`` Å can reach.
+
+        Returns ``(coordinate, atom, image)``, each ``(M,)``: the image's coordinate in Å,
+        its atom and its whole cell vectors along the axis (only image 0 when open).
+        """
+        reach = int(np.ceil(halo / self.length)) + 1 if self.periodic else 0
+        images = np.arange(-reach, reach + 1)
+        n_atoms = len(self.coordinate)
+        coordinate = (self.coordinate[None, :] + images[:, None] * self.length).ravel()
+        return coordinate, np.tile(np.arange(n_atoms), len(images)), np.repeat(images, n_atoms)
+
+    def region(self, lower: float, upper: float, halo: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The atom images of a slab: a core ``[lower, upper)`` Å plus ``halo`` Å on both sides.
+
+        Returns ``(atom, image, core)``, each ``(M,)``: the atom, its image along the axis
+        and whether it is a core atom (image 0, coordinate inside the core interval).
+        """
+        coordinate, atom, image = self.images(halo)
+        keep = (coordinate >= lower - halo) & (coordinate < upper + halo)
+        atom, image = atom[keep], image[keep]
+        inside = (self.coordinate >= lower) & (self.coordinate < upper)
+        return atom, image, (image == 0) & inside[atom]
+
+    def region_atoms(self, atoms: Atoms, atom: np.ndarray, image: np.ndarray) -> Atoms:
+        """The atom images ``(atom, image)`` as one structure, open along the axis (positions unwrapped)."""
+        region = atoms[atom]
+        if self.periodic:
+            offsets = self.axis_shift(atom, image)[:, None] * atoms.cell.array[self.axis][None, :]
+            region.positions = atoms.positions[atom] + offsets
+        pbc = atoms.pbc.copy()
+        pbc[self.axis] = False
+        region.pbc = pbc
+        return region
+
+    def axis_shift(self, atom: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Whole cell vectors along the axis from each atom's position in the structure to its image."""
+        return image - self.unwrap[atom] if self.periodic else np.zeros(len(atom), int)
 
 
 def slice_structure(atoms: Atoms, graph: AtomGraph, axis: int = 0, width: float = 1.0,
@@ -102,40 +191,18 @@ def slice_structure(atoms: Atoms, graph: AtomGraph, axis: int = 0, width: float 
     """
     if width <= 0 or halo < 0:
         raise HamtransError(f"slab width must be > 0 and halo ≥ 0 (got {width}, {halo})")
-    cell = atoms.cell.array
-    periodic = bool(atoms.pbc[axis])
-    if periodic:
-        others = [k for k in range(3) if k != axis]
-        if any(abs(cell[axis] @ cell[k]) > 1e-8 * np.linalg.norm(cell[axis]) * max(np.linalg.norm(cell[k]), 1) for k in others):
-            raise StructureError(f"cell vector {axis} must be orthogonal to the other two to cut slabs along it")
-    direction = cell[axis] / np.linalg.norm(cell[axis]) if periodic else np.eye(3)[axis]
-    length = float(np.linalg.norm(cell[axis])) if periodic else 0.0
-    coordinate = atoms.positions @ direction
-    if periodic:
-        coordinate = coordinate - np.floor(coordinate / length) * length
-        start, stop = 0.0, length
-    else:
-        start, stop = coordinate.min(), coordinate.max() + 1e-9
-    n_slabs = int(np.ceil((stop - start) / width))
-    reach = int(np.ceil(halo / length)) + 1 if periodic else 0
-    images = np.arange(-reach, reach + 1)
-    # every atom at every image along the axis: coordinate, atom, image
-    image_coordinate = (coordinate[None, :] + images[:, None] * length).ravel()
-    image_atom = np.tile(np.arange(len(atoms)), len(images))
-    image_shift = np.repeat(images, len(atoms))
-    unwrap = np.round((atoms.positions @ direction - coordinate) / length).astype(int) if periodic else np.zeros(len(atoms), int)
+    frame = AxisFrame.of(atoms, axis)
+    periodic, unwrap = frame.periodic, frame.unwrap
+    n_slabs = int(np.ceil((frame.stop - frame.start) / width))
     receivers, senders = graph.edge_index
     by_receiver = np.argsort(receivers, kind="stable")
     first_edge = np.searchsorted(receivers[by_receiver], np.arange(len(atoms) + 1))
     slabs = []
     for k in range(n_slabs):
-        lo, hi = start + k * width, min(start + (k + 1) * width, stop)
-        core = (coordinate >= lo) & (coordinate < hi)
-        if not core.any():
+        lo, hi = frame.start + k * width, min(frame.start + (k + 1) * width, frame.stop)
+        slab_atom, slab_image, is_core = frame.region(lo, hi, halo)
+        if not is_core.any():
             continue
-        keep = (image_coordinate >= lo - halo) & (image_coordinate < hi + halo)
-        slab_atom, slab_image = image_atom[keep], image_shift[keep]
-        is_core = (slab_image == 0) & core[slab_atom]
         # slab-local index of (atom, image) pairs
         lookup = {(int(a), int(n)): s for s, (a, n) in enumerate(zip(slab_atom, slab_image))}
         edges, shifts, source_edge, owned = [], [], [], []
@@ -154,13 +221,7 @@ def slice_structure(atoms: Atoms, graph: AtomGraph, axis: int = 0, width: float 
                 shifts.append(shift)
                 source_edge.append(e)
                 owned.append(bool(is_core[s]))
-        slab_atoms = atoms[slab_atom]
-        if periodic:
-            offsets = (slab_image - unwrap[slab_atom])[:, None] * cell[axis][None, :]
-            slab_atoms.positions = atoms.positions[slab_atom] + offsets
-        pbc = atoms.pbc.copy()
-        pbc[axis] = False
-        slab_atoms.pbc = pbc
+        slab_atoms = frame.region_atoms(atoms, slab_atom, slab_image)
         edge_index = np.array(edges, dtype=np.int64).T.reshape(2, -1)
         slab_graph = AtomGraph(edge_index, np.array(shifts, dtype=np.int64).reshape(-1, 3),
                                _vectors(slab_atoms, edge_index, np.array(shifts).reshape(-1, 3)), len(slab_atoms))

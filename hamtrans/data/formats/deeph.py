@@ -53,7 +53,7 @@ from ase.data import chemical_symbols
 from hamtrans.atomic_files import atomic_write
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockLayout, BlockSparseMatrix
-from hamtrans.data.graphs import AtomGraph, _edge_keys
+from hamtrans.data.graphs import AtomGraph
 from hamtrans.data.orbital_order import orbital_transform
 from hamtrans.errors import FileFormatError, HamtransError
 
@@ -481,12 +481,7 @@ def _graph_of(atoms: Atoms, keys: Iterable[Key]) -> AtomGraph:
     """The block graph of the keys, onsite ``(i, i, 0)`` left out, sorted by ``(i, j, S)``."""
     table = np.array([key for key in keys if not (key[3] == key[4] and key[:3] == (0, 0, 0))],
                      dtype=np.int64).reshape(-1, 5)
-    edge_index, shifts = table[:, 3:].T.copy(), table[:, :3].copy()
-    order = np.argsort(_edge_keys(edge_index, shifts), kind="stable")
-    edge_index, shifts = edge_index[:, order], shifts[order]
-    positions, cell = atoms.positions, np.asarray(atoms.cell)
-    vectors = positions[edge_index[1]] + shifts @ cell - positions[edge_index[0]]
-    return AtomGraph(edge_index=edge_index, shifts=shifts, vectors=vectors, n_atoms=len(atoms))
+    return AtomGraph.from_edges(atoms, table[:, 3:].T, table[:, :3])[0]
 
 
 def _blocks_on_graph(blocks: Mapping[Key, np.ndarray], basis: OrbitalBasis, numbers: np.ndarray, graph: AtomGraph,

@@ -23,7 +23,7 @@ from ase import Atoms
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockSparseMatrix
-from hamtrans.data.graphs import AtomGraph, _edge_keys
+from hamtrans.data.graphs import AtomGraph
 from hamtrans.data.orbital_order import orbital_transform
 from hamtrans.errors import FileFormatError, HamtransError
 
@@ -131,12 +131,7 @@ def from_sisl(hamiltonian, basis_name: str = "sisl") -> tuple[Atoms, BlockSparse
     offsets = geometry.lattice.sc_off
     keys = np.unique(np.stack([pair_i, pair_j, image], 1), axis=0)
     keys = keys[~((keys[:, 0] == keys[:, 1]) & np.all(offsets[keys[:, 2]] == 0, axis=1))]
-    edge_index = keys[:, :2].T.astype(np.int64)
-    shifts = offsets[keys[:, 2]].astype(np.int64)
-    order = np.argsort(_edge_keys(edge_index, shifts), kind="stable")
-    edge_index, shifts = edge_index[:, order], shifts[order]
-    vectors = atoms.positions[edge_index[1]] + shifts @ np.asarray(atoms.cell) - atoms.positions[edge_index[0]]
-    graph = AtomGraph(edge_index=edge_index, shifts=shifts, vectors=vectors, n_atoms=len(atoms))
+    graph = AtomGraph.from_edges(atoms, keys[:, :2].T, offsets[keys[:, 2]])[0]
     transform = orbital_transform(basis, atoms.numbers, ORDER)
 
     def blocks(big) -> BlockSparseMatrix:
