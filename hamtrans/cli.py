@@ -610,10 +610,14 @@ def cmd_iv(args) -> None:
         inputs.append(("transport.hamiltonian file", config.transport.hamiltonian))
     check_output_folder(config.output.directory, ("trajectory.h5", "iv.dat", "iv.png", "conductance.png",
                                                   "summary.json"), inputs, "--out" if args.out else "output.directory")
-    sweep = SwitchingSweep(config, progress=not args.quiet)
+    from hamtrans.negf.sweep import world_communicator
+
+    comm = world_communicator()
+    sweep = SwitchingSweep(config, progress=not args.quiet, comm=comm)
     frames = sweep.run()
-    print(f"{len(frames)} voltage points, simulated time {frames[-1]['time']:.3e} s -> {sweep.directory}/ "
-          f"(iv.dat, iv.png, conductance.png, trajectory.h5, summary.json)")
+    if sweep.root:
+        print(f"{len(frames)} voltage points, simulated time {frames[-1]['time']:.3e} s -> {sweep.directory}/ "
+              f"(iv.dat, iv.png, conductance.png, trajectory.h5, summary.json)")
 
 
 def cmd_demo(args) -> None:

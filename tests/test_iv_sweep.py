@@ -197,6 +197,27 @@ def test_cli_runs_a_sweep_from_a_model_file(tmp_path):
     assert run.returncode == 2 and "sweep.step must be positive" in run.stderr
 
 
+@pytest.mark.skipif(not (Path(sys.executable).parent / "mpiexec").exists(), reason="no mpiexec (mpich wheel)")
+def test_a_sweep_under_mpiexec_gives_the_frames_of_one_process(tmp_path):
+    """Two ranks split each prediction and each energy sweep; rank 0 alone writes the same table."""
+    save_model(tmp_path / "toy.pt", *unit_overlap_models())
+    raw = {**RAW, "sweep": {"max_voltage": 0.5, "min_voltage": -0.5, "step": 0.5},
+           "transport": {**RAW["transport"], "hamiltonian": str(tmp_path / "toy.pt")}}
+    (tmp_path / "iv.yaml").write_text(yaml.safe_dump(raw))
+    iv = [sys.executable, "-m", "hamtrans.cli", "iv", str(tmp_path / "iv.yaml"), "--quiet", "--out"]
+    serial = subprocess.run(iv + [str(tmp_path / "one")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert serial.returncode == 0, serial.stderr[-2000:]
+    ranks = subprocess.run([str(Path(sys.executable).parent / "mpiexec"), "-n", "2"] + iv + [str(tmp_path / "two")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert ranks.returncode == 0, ranks.stderr[-2000:]
+    assert ranks.stdout.count("voltage points") == 1  # rank 0 reports
+    one, two = np.loadtxt(tmp_path / "one" / "iv.dat", ndmin=2), np.loadtxt(tmp_path / "two" / "iv.dat", ndmin=2)
+    assert one.shape == two.shape == (5, len(COLUMNS)) and np.abs(one[:, COLUMNS.index("current_A")]).max() > 0
+    np.testing.assert_allclose(two, one, rtol=1e-9, atol=1e-20)
+    for mine, theirs in zip(read_frames(tmp_path / "two" / "trajectory.h5"), read_frames(tmp_path / "one" / "trajectory.h5")):
+        assert np.array_equal(mine["occupied"], theirs["occupied"]) and mine["time"] == theirs["time"]
+
+
 def test_periodic_leads_need_no_fermi_level(tmp_path, toy):
     # the leads continue the device across its cell boundary; E_F comes from their bands
     run = config(tmp_path, sweep={"max_voltage": 0.5, "min_voltage": -0.5, "step": 0.5},

@@ -28,6 +28,11 @@ Outputs in ``output.directory``: ``trajectory.h5`` (:mod:`hamtrans.kmc.trajector
 ``iv.dat`` (table, rewritten after every point), ``iv.png`` (I–V with the SET and
 RESET branches and the reads), ``conductance.png`` (G and the filament gap against
 time) and ``summary.json`` (with the read currents and their ratio).
+
+Under ``mpiexec -n K`` (``comm``) every rank runs the same KMC; each current is one
+collective call: the ranks split the model's prediction into slabs
+(:mod:`hamtrans.models.distributed`) and the energies of the NEGF sweep. Rank 0 writes
+the outputs and, after every point, sends its state to the others, so they never drift.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +49,7 @@ from ase import Atoms
 from tqdm import tqdm
 
 from hamtrans.calculators import HamiltonianCalculator, TransportSettings, structure_current, transport_setup
+from hamtrans.data.blocks import lattice_axis
 from hamtrans.data.structures import build_vcm_device
 from hamtrans.errors import HamtransError
 from hamtrans.kmc.electrostatics import SiteElectrostatics
@@ -57,8 +64,12 @@ from hamtrans.kmc.trajectory import TrajectoryWriter, frame_record, read_frames
 from hamtrans.negf import CurrentResult, SurfaceCache, SweepOptions
 
 
-def hamiltonian_calculator(config: IVConfig) -> HamiltonianCalculator:
-    """The ML model or the GFN1-xTB reference named by ``transport.hamiltonian``."""
+def hamiltonian_calculator(config: IVConfig, comm=None) -> HamiltonianCalculator:
+    """The ML model or the GFN1-xTB reference named by ``transport.hamiltonian``.
+
+    With ``comm`` the model's prediction is split over its ranks along the transport axis
+    (the reference runs whole on every rank).
+    """
     name, basis = config.transport.hamiltonian, config.transport.basis
     if name == "gfn1-xtb":
         # image_range 12 Å: the builder's wire widths must exceed block_cutoff + 12 Å (device.vacuum)
@@ -66,7 +77,8 @@ def hamiltonian_calculator(config: IVConfig) -> HamiltonianCalculator:
         if basis:
             options["basis"] = basis
         return HamiltonianCalculator(reference=name, reference_options=options)
-    return HamiltonianCalculator(model=name, basis=basis)
+    return HamiltonianCalculator(model=name, basis=basis, comm=comm,
+                                 partition_axis=lattice_axis(config.transport.axis))
 
 
 def heating_model(config: IVConfig, lattice: OxideLattice) -> GlobalHeating | LocalHeating | None:
@@ -92,12 +104,16 @@ class SwitchingSweep:
     hamiltonian
         H and S supplier; default from ``config.transport`` (tests pass a toy model).
     progress
-        Show a tqdm bar over the voltage points (with ETA).
+        Show a tqdm bar over the voltage points (with ETA; rank 0 only).
+    comm
+        mpi4py communicator of an ``mpiexec`` run (``None``: one process).
     """
 
     def __init__(self, config: IVConfig, hamiltonian: HamiltonianCalculator | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, comm=None) -> None:
         self.config = config
+        self.comm = comm
+        self.root = comm is None or comm.Get_rank() == 0
         self.directory = Path(config.output.directory)
         self.lattice = OxideLattice.from_device(build_vcm_device(config.device))
         e = config.electrostatics
@@ -108,8 +124,8 @@ class SwitchingSweep:
         self.heating = heating_model(config, self.lattice)
         self.filament = FilamentAnalysis(self.lattice)
         self.voltages = config.voltages()
-        self.hamiltonian = hamiltonian or hamiltonian_calculator(config)
-        self.progress = progress
+        self.hamiltonian = hamiltonian or hamiltonian_calculator(config, comm)
+        self.progress = progress and self.root
         #: every snapshot has the same electrodes: their surface Green's functions and band Fermi level are kept
         self.lead_cache = SurfaceCache()
         self._settings: TransportSettings | None = None
@@ -142,7 +158,7 @@ class SwitchingSweep:
         """The sweep's current of ``structure`` at ``voltage`` (V); ``grid`` overrides a field of the
         energy grid (e.g. ``resolution``)."""
         return structure_current(structure, self.hamiltonian, self.transport_settings, voltage,
-                                 SweepOptions(lead_cache=self.lead_cache), **grid)
+                                 SweepOptions(lead_cache=self.lead_cache, comm=self.comm), **grid)
 
     def site_temperatures(self, state: KMCState, power: float) -> np.ndarray | None:
         """``(n_sites + n_interstitials,)`` K for ``power`` W dissipated in ``state`` (``None`` without heating)."""
@@ -205,31 +221,41 @@ class SwitchingSweep:
         path = self.directory / "trajectory.h5"
         settings = self.config.to_dict()
         settings.pop("output")
-        with TrajectoryWriter(path, self.lattice, settings, resume=True) as writer:
-            stored = json.loads(writer.settings)
-            if stored != json.loads(json.dumps(settings)):
-                raise HamtransError(f"{path} was written with another configuration; use a new output.directory "
-                                    f"or delete the file to start again")
-            last = writer.last_state()
+        writing = TrajectoryWriter(path, self.lattice, settings, resume=True) if self.root else nullcontext()
+        with writing as writer:
+            last, frames, problem = None, None, None
+            if self.root:
+                if json.loads(writer.settings) != json.loads(json.dumps(settings)):
+                    problem = (f"{path} was written with another configuration; use a new output.directory "
+                               f"or delete the file to start again")
+                last, frames = writer.last_state(), read_frames(path)
+            last, frames, problem = self._from_root((last, frames, problem))
+            if problem:
+                raise HamtransError(problem)
             state = last[0] if last else KMCState.initial(self.lattice, self.config.kmc.vacancy_fraction,
                                                           self.config.kmc.seed)
-            frames = read_frames(path)
             done = len(frames)
             start = time.perf_counter()
             with tqdm(total=len(self.voltages), initial=done, unit="V-point", disable=not self.progress,
                       desc="I-V sweep") as bar:
                 for voltage in self.voltages[done:]:
                     voltage = float(voltage)
-                    state, current, loop = self.advance(state, voltage, last_conductance(frames))
+                    state, current, loop = self._from_root(self.advance(state, voltage, last_conductance(frames)))
                     extra = {**loop, "reservoir": state.reservoir, **self.filament(state.occupied).as_dict()}
-                    writer.append(state, voltage, current, extra)
                     frames.append(frame_record(state, voltage, current, extra))
-                    self.write_outputs(frames, final=False)
+                    if self.root:
+                        writer.append(state, voltage, current, extra)
+                        self.write_outputs(frames, final=False)
                     bar.set_postfix(V=f"{voltage:+.2f}", I=f"{current:.2e} A", vacancies=state.n_vacancies,
                                     T=f"{loop['temperature_K']:.0f} K")
                     bar.update(1)
-        self.write_outputs(frames, final=True, seconds=time.perf_counter() - start)
+        if self.root:
+            self.write_outputs(frames, final=True, seconds=time.perf_counter() - start)
         return frames
+
+    def _from_root(self, value):
+        """``value`` as rank 0 has it, on every rank (itself without MPI)."""
+        return value if self.comm is None else self.comm.bcast(value, root=0)
 
     def write_outputs(self, frames: list[dict], final: bool, seconds: float | None = None) -> None:
         """``iv.dat`` after every point; plots and ``summary.json`` at the end."""
