@@ -1,10 +1,13 @@
-"""The NEGF side of ``fix hamtrans/transport``: one :class:`TransportBridge` on MPI rank 0.
+"""The NEGF side of ``fix hamtrans/transport``: one :class:`TransportBridge` on every MPI rank.
 
-Every N steps the C++ fix gathers the atoms of its group on rank 0 and calls
-:meth:`TransportBridge.evaluate`, which rebuilds the structure
-(:func:`snapshot`), computes the Landauer current with
+Every N steps the C++ fix gathers the atoms of its group on every rank and calls
+:meth:`TransportBridge.evaluate` there, which rebuilds the structure
+(:func:`snapshot`) and computes the Landauer current with
 :class:`~hamtrans.calculators.TransportCalculator` (H and S from the Hamiltonian
-model) and appends one line to the output file, flushed at once.
+model). On several ranks that is one collective call: the ranks split the
+model's prediction into slabs along the transport axis
+(:mod:`hamtrans.models.distributed`) and the energies of the NEGF sweep. Rank 0
+appends one line to the output file, flushed at once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from ase.data import atomic_numbers
 from hamtrans.atomic_files import check_output_file
 from hamtrans.calculators import HamiltonianCalculator, TransportCalculator, TransportSettings
 from hamtrans.lammps_plugin.pair_bridge import species_of_types
-from hamtrans.negf import cupy_available
+from hamtrans.negf import SweepOptions, cupy_available
 
 HEADER = ("# hamtrans/transport: Landauer current and transmission summary\n"
           "# axis {axis}  bias {bias} V  temperature {temperature} K  Fermi level {fermi}  model {model}\n"
@@ -75,6 +78,9 @@ class TransportBridge:
         ``basis`` (sub-basis name or ``None``), ``leads`` (``"own"`` or ``"periodic"``),
         ``lead_cell`` (Å, periodic leads), ``points`` (uniform current grid; 0: adaptive),
         ``lead_method``.
+    communicator
+        Fortran handle of the LAMMPS world communicator (``MPI_Comm_c2f``) when it has
+        more than one rank, else ``None``.
 
     Raises
     ------
@@ -87,9 +93,15 @@ class TransportBridge:
 
     def __init__(self, model: str, axis: str, bias: float, temperature: float, fermi: float, tolerance: float,
                  eta: float, energies: tuple[float, float, int] | None, path: str | None,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, communicator: int | None = None) -> None:
         torch.set_num_threads(1)
-        if path is not None:
+        comm = None
+        if communicator is not None:
+            from mpi4py import MPI
+
+            comm = MPI.Comm.f2py(communicator)
+        writes = comm is None or comm.Get_rank() == 0
+        if path is not None and writes:
             check_output_file(path, [("model file", model)], "file")
         options = options or {}
         fermi_level = None if math.isnan(fermi) else fermi
@@ -103,12 +115,15 @@ class TransportBridge:
                                      points=options.get("points") or None, eta=eta,
                                      lead_method=options.get("lead_method", "eigenmode"),
                                      backend="cupy" if cupy_available() else "numpy")  # the GPU when there is one
-        self.calculator = TransportCalculator(HamiltonianCalculator(model=model, basis=options.get("basis")),
-                                              settings, bias=bias, energies=grid)
+        hamiltonian = HamiltonianCalculator(model=model, basis=options.get("basis"), comm=comm,
+                                            partition_axis="xyz".index(axis))
+        self.calculator = TransportCalculator(hamiltonian, settings, bias=bias, energies=grid,
+                                              sweep=SweepOptions(comm=comm))
         fermi = f"{fermi} eV" if fermi_level is not None else "from the leads' bands"
         self.species = tuple(int(z) for z in self.calculator.hamiltonian.predictor.config.species)
         self.file = None
-        if path is not None:
+        self.reports = path is not None  # the T(E) summary is a collective call on every rank
+        if path is not None and writes:
             self.file = open(path, "w")
             self.file.write(HEADER.format(axis=axis, bias=bias, temperature=temperature, fermi=fermi, model=model))
             self.file.flush()
@@ -127,8 +142,9 @@ class TransportBridge:
         current = float(self.calculator.get_property("current", atoms))
         if self.relative_grid is not None:  # around this snapshot's Fermi level (periodic leads: from their bands)
             self.calculator.energies = self.calculator.fermi_level + self.relative_grid
-        if self.file is not None:
+        if self.reports:
             t = self.calculator.get_property("transmission", atoms)
+        if self.file is not None:
             energies = self.calculator.results["energies"]
             converged = int(self.calculator.results["current_result"].converged)
             fermi = self.calculator.fermi_level

@@ -133,25 +133,23 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
   global_freq = nevery;
   extscalar = 0;
 
-  // rank 0 owns the Hamiltonian model and the file; the others only gather
-  int failed = 0;
-  std::string message;
-  if (comm->me == 0) {
-    message = hamtrans::ensure_python();
-    if (message.empty()) {
-      GilGuard gil;
-      PyRef energies(std::isnan(emin) ? Py_NewRef(Py_None) : Py_BuildValue("(ddi)", emin, emax, npoints));
-      PyRef options(Py_BuildValue("{s:z,s:s,s:d,s:i,s:s}", "basis", basis.empty() ? nullptr : basis.c_str(),
-                                  "leads", leads.c_str(), "lead_cell", lead_cell, "points", points,
-                                  "lead_method", lead_method.c_str()));
-      PyRef args(Py_BuildValue("(ssdddddOzO)", model.c_str(), axis.c_str(), bias, temperature, fermi, tolerance, eta,
-                               energies.get(), path.empty() ? nullptr : path.c_str(), options.get()));
-      bridge.reset(hamtrans::construct("transport_bridge", "TransportBridge", args.get()));
-      if (!bridge) message = hamtrans::python_error();
-    }
-    failed = message.empty() ? 0 : 1;
+  // every rank holds a bridge: the ranks split the model's prediction and the NEGF energies
+  // (world's Fortran handle -> mpi4py); rank 0 alone writes the file
+  std::string message = hamtrans::ensure_python();
+  if (message.empty()) {
+    GilGuard gil;
+    PyRef energies(std::isnan(emin) ? Py_NewRef(Py_None) : Py_BuildValue("(ddi)", emin, emax, npoints));
+    PyRef options(Py_BuildValue("{s:z,s:s,s:d,s:i,s:s}", "basis", basis.empty() ? nullptr : basis.c_str(),
+                                "leads", leads.c_str(), "lead_cell", lead_cell, "points", points,
+                                "lead_method", lead_method.c_str()));
+    PyRef communicator(comm->nprocs > 1 ? PyLong_FromLong(MPI_Comm_c2f(world)) : Py_NewRef(Py_None));
+    PyRef args(Py_BuildValue("(ssdddddOzOO)", model.c_str(), axis.c_str(), bias, temperature, fermi, tolerance, eta,
+                             energies.get(), path.empty() ? nullptr : path.c_str(), options.get(),
+                             communicator.get()));
+    bridge.reset(hamtrans::construct("transport_bridge", "TransportBridge", args.get()));
+    if (!bridge) message = hamtrans::python_error();
   }
-  fail_if_any(failed, model, message);
+  fail_if_any(message.empty() ? 0 : 1, model, message);
 }
 
 FixHamtransTransport::~FixHamtransTransport()
@@ -197,8 +195,9 @@ double FixHamtransTransport::compute_scalar()
 }
 
 /* ----------------------------------------------------------------------
-   collective: every rank sends its atoms of the group, rank 0 computes the
-   current and broadcasts it (and any failure, so all ranks stop together)
+   collective: every rank receives the atoms of the group from all ranks and
+   calls its bridge (the current is a collective call there); rank 0's current
+   is broadcast, and a failure on any rank stops all of them
 ------------------------------------------------------------------------- */
 
 void FixHamtransTransport::evaluate()
@@ -208,7 +207,7 @@ void FixHamtransTransport::evaluate()
 
   int failed = 0;
   std::string message;
-  if (comm->me == 0) {
+  {
     GilGuard gil;
     const double time = update->atime + (update->ntimestep - update->atimestep) * update->dt;
     PyRef atoms(hamtrans::view(const_cast<double *>(structure.data()), structure.size(), sizeof(double)));
@@ -244,22 +243,29 @@ std::vector<double> FixHamtransTransport::gather_structure()
   }
   const int nsend = static_cast<int>(mine.size());
   std::vector<int> sizes(comm->nprocs), offsets(comm->nprocs, 0);
-  MPI_Gather(&nsend, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, world);
+  MPI_Allgather(&nsend, 1, MPI_INT, sizes.data(), 1, MPI_INT, world);
   int total = 0;
-  if (comm->me == 0)
-    for (int p = 0; p < comm->nprocs; p++) {
-      offsets[p] = total;
-      total += sizes[p];
-    }
-  std::vector<double> all(comm->me == 0 ? total : 0);
-  MPI_Gatherv(mine.data(), nsend, MPI_DOUBLE, all.data(), sizes.data(), offsets.data(), MPI_DOUBLE, 0, world);
+  for (int p = 0; p < comm->nprocs; p++) {
+    offsets[p] = total;
+    total += sizes[p];
+  }
+  std::vector<double> all(total);
+  MPI_Allgatherv(mine.data(), nsend, MPI_DOUBLE, all.data(), sizes.data(), offsets.data(), MPI_DOUBLE, world);
   return all;
 }
 
 void FixHamtransTransport::fail_if_any(int failed, const std::string &what, const std::string &message)
 {
-  MPI_Bcast(&failed, 1, MPI_INT, 0, world);
-  if (failed) error->all(FLERR, "Fix hamtrans/transport ({}): {}", what, message);
+  // the lowest failing rank's message goes to all ranks, which then stop together
+  int source = failed ? comm->me : comm->nprocs;
+  MPI_Allreduce(MPI_IN_PLACE, &source, 1, MPI_INT, MPI_MIN, world);
+  if (source == comm->nprocs) return;
+  int length = static_cast<int>(message.size());
+  MPI_Bcast(&length, 1, MPI_INT, source, world);
+  std::string text = comm->me == source ? message : std::string(length, ' ');
+  MPI_Bcast(text.data(), length, MPI_CHAR, source, world);
+  const std::string where = source == 0 ? "" : " (on rank " + std::to_string(source) + ")";
+  error->all(FLERR, "Fix hamtrans/transport ({}): {}{}", what, text, where);
 }
 
 /* ---------------------------------------------------------------------- */

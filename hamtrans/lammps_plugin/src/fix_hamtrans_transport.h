@@ -1,8 +1,9 @@
 /* -*- c++ -*- ----------------------------------------------------------
-   fix hamtrans/transport: every N steps, gather the structure on rank 0,
-   predict H and S with a hamtrans Hamiltonian model, compute the Landauer
-   current with the NEGF engine (hamtrans.lammps_plugin.transport_bridge),
-   append a line to a file and expose the current (A) as a global scalar.
+   fix hamtrans/transport: every N steps, gather the structure on every rank,
+   predict H and S with a hamtrans Hamiltonian model (the ranks split it into
+   slabs), compute the Landauer current with the NEGF engine (the ranks split
+   the energies; hamtrans.lammps_plugin.transport_bridge), append a line to a
+   file (rank 0) and expose the current (A) as a global scalar.
    Documentation: docs/lammps.md.
 ------------------------------------------------------------------------- */
 
@@ -29,7 +30,7 @@ class FixHamtransTransport : public Fix {
   double compute_scalar() override;
 
  private:
-  hamtrans::PyRef bridge;              // rank 0 only: TransportBridge
+  hamtrans::PyRef bridge;              // TransportBridge (every rank; rank 0 writes its file)
   std::vector<std::string> element_names;    // element of each type; empty: take pair hamtrans'
   double current = 0.0;                // A, last evaluation, the same on every rank
   bigint last_step = -1;               // step of the last evaluation
