@@ -591,7 +591,14 @@ def cmd_evaluate(args) -> None:
         print(json.dumps(summary, indent=2))
         print(f"wrote {out}/evaluation.json")
         return
-    summary = evaluate_model(args.model, args.dataset, Path(args.out), max_eigen_orbitals=args.max_eigen_orbitals)
+    if args.eigen_window <= 0:
+        raise OptionError(f"--eigen-window {args.eigen_window}: must be positive (eV)")
+    if args.eigen_basis is not None:
+        from hamtrans.data.basis import OrbitalBasis
+
+        OrbitalBasis.named(args.eigen_basis)  # an unknown name fails here, before any prediction
+    summary = evaluate_model(args.model, args.dataset, Path(args.out), max_eigen_orbitals=args.max_eigen_orbitals,
+                             eigen_basis=args.eigen_basis, eigen_window=args.eigen_window)
     print(json.dumps(summary["total"], indent=2))
     print(f"wrote {args.out}/evaluation.json, parity.png, errors_violin.png")
 
@@ -627,12 +634,18 @@ def cmd_demo(args) -> None:
              read_voltage=args.read_voltage, backend="cupy" if args.gpu else "numpy", check=not args.no_check)
 
 
+def shown_default(value) -> bool:
+    """Whether ``--help`` states this default: everything but ``None``, a switch's ``False`` and SUPPRESS
+    (identity tests: a default of 0 equals False but is shown)."""
+    return value is not None and value is not False and value is not argparse.SUPPRESS
+
+
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """``--help`` that states each option's default where its help text does not already."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+        if action.option_strings and shown_default(action.default) and "default" not in text:
             text += " (default: %(default)s)"
         return text
 
@@ -764,6 +777,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="dataset (.h5) with reference H and S; for a potential also extxyz with energies/forces")
     p.add_argument("--out", default="evaluation_out", help="output folder")
     p.add_argument("--max-eigen-orbitals", type=int, default=5000, help="skip eigenvalue errors above this size")
+    p.add_argument("--eigen-basis", default=None,
+                   help="score the eigenvalues in this sub-basis (default: the largest shipped one, the model's own "
+                        "first, in which the reference S is positive definite)")
+    p.add_argument("--eigen-window", type=float, default=2.0,
+                   help="eV around the reference's Fermi level in which eigenvalues are scored after the energy zero")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("transport", help="T(E) and current of a device by NEGF (dataset .h5, CSR folder, or a "

@@ -192,9 +192,10 @@ def test_every_option_of_every_command_has_help_with_its_unit_and_default(capsys
             assert action.help, f"{option} has no help"
             if action.type is float:
                 assert any(word in action.help for word in UNIT_WORDS), f"{option}: no unit in {action.help!r}"
-            if action.default not in (None, False):
+            if action.default is not None and action.default is not False:  # 0 and 0.0 are defaults too
                 assert "default" in formatter._get_help_string(action), f"{option}: default not shown"
     with pytest.raises(SystemExit):
         main(["transport", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: eigenmode)" in text and "(default: 16)" in text and "default E_F - 2" in text
+    assert "(default: 0.0)" in text  # --bias and --eta

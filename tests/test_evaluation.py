@@ -54,3 +54,21 @@ def test_aligned_errors_ignore_the_energy_zero(tmp_path, monkeypatch):
         assert after[key] == pytest.approx(before[key], abs=0.05), key
     assert before["aligned_total_mae_meV"] <= before["total_mae_meV"]
     assert moved["total"]["aligned_total_mae_meV"] == pytest.approx(plain["total"]["aligned_total_mae_meV"], abs=0.05)
+
+
+def test_eigenvalues_are_scored_in_the_largest_sub_basis_with_a_positive_definite_overlap(tmp_path, monkeypatch):
+    """The fixture's whole-basis Γ-folded S is indefinite (smallest eigenvalue −0.46); the compact one is not."""
+    plain = evaluate_model("vcm-gfn1", FIXTURE, tmp_path / "plain")["structures"][0]
+    assert plain["eigen_basis"] == "gfn1-xtb-compact"
+    assert plain["eigen_window_count"] > 50 and 0 < plain["eigen_window_mean_percent"] < plain["eigen_window_max_percent"]
+    # a rigid shift of the prediction moves every raw eigenvalue by it and no aligned one
+    monkeypatch.setattr(evaluation, "load_model", lambda path: ShiftedPredictor(load_model(path), 0.5))
+    moved = evaluate_model("vcm-gfn1", FIXTURE, tmp_path / "moved")["structures"][0]
+    assert abs(moved["eigen_mae_meV"] - plain["eigen_mae_meV"]) > 100
+    assert moved["eigen_window_max_meV"] == pytest.approx(plain["eigen_window_max_meV"], abs=0.1)
+    assert moved["eigen_window_mean_percent"] == pytest.approx(plain["eigen_window_mean_percent"], abs=1e-3)
+
+
+def test_a_named_eigen_basis_with_an_indefinite_overlap_says_so(tmp_path):
+    entry = evaluate_model("vcm-gfn1", FIXTURE, tmp_path, eigen_basis="gfn1-xtb")["structures"][0]
+    assert "eigen_mae_meV" not in entry and "not positive definite in gfn1-xtb" in entry["eigen_error"]
