@@ -528,7 +528,9 @@ def _exit_distributed_worker() -> None:
 
 
 def cmd_predict(args) -> None:
+    from hamtrans.data.blocks import lattice_axis
     from hamtrans.data.formats import DatasetWriter, Record, read_structure
+    from hamtrans.models.distributed import gather_prediction, not_distributable, predict_owned_blocks
     from hamtrans.models.model_file import load_model
     from hamtrans.models.predict_io import write_csr_folder
     from hamtrans.negf.sweep import world_communicator
@@ -547,21 +549,21 @@ def cmd_predict(args) -> None:
         for z in predictor.config.species:
             basis.orbitals_within(predictor.basis, int(z))  # refuses a basis that is not a sub-basis
     atoms = read_structure(args.structure)
-    comm = world_communicator()
+    comm, ranks = world_communicator(), ""
+    if comm is not None and (reason := not_distributable(predictor, atoms, lattice_axis(args.axis))) is not None:
+        if comm.Get_rank() != 0:
+            return
+        comm, ranks = None, f" (in one process of {world_communicator().Get_size()}: {reason})"
     if comm is None:
         h, s, cost = predictor.timed_predict(atoms, device=args.device)
-        ranks = ""
     else:  # each rank predicts the blocks of its slabs; rank 0 assembles and writes them
-        from hamtrans.data.blocks import lattice_axis
-        from hamtrans.models.distributed import gather_prediction, predict_owned_blocks
-
         local = predict_owned_blocks(predictor, atoms, comm, axis=lattice_axis(args.axis), device=args.device)
         slowest, peak = max(comm.allgather(local.seconds)), max(comm.allgather(local.peak_memory_MiB))
         gathered = gather_prediction(local, atoms, predictor.basis, comm)
         if comm.Get_rank() != 0:
             return
         (h, s), cost = gathered, {"seconds": slowest, "peak_memory_MiB": peak}
-        ranks = f" on {comm.Get_size()} ranks (slabs along axis {args.axis}; time and memory: the largest rank's)"
+        ranks = f" on {comm.Get_size()} ranks (slabs along axis {args.axis}; time and memory before the gather: the largest rank's)"
     if args.basis is not None:
         h, s = h.restricted(basis), s.restricted(basis)
     out = Path(args.output)

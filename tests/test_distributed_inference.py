@@ -13,8 +13,8 @@ from ase.io import write
 
 from hamtrans.data.formats import Dataset
 from hamtrans.data.structures import build_vcm_device
-from hamtrans.errors import HamtransError
-from hamtrans.models.distributed import assemble, predict_owned_blocks, rank_cores
+from hamtrans.errors import HamtransError, StructureError
+from hamtrans.models.distributed import assemble, not_distributable, predict_owned_blocks, rank_slabs
 from hamtrans.models.hamiltonian import HamiltonianModel, OverlapModel
 from hamtrans.models.model_file import HamiltonianPredictor, save_model
 from hamtrans.models.partitioning import AxisFrame
@@ -33,6 +33,10 @@ class OneRankOf:
 
     def Get_size(self) -> int:  # noqa: N802
         return self.size
+
+    def allgather(self, value) -> list:
+        """Every rank's value: here each simulated rank reports what this one does."""
+        return [value] * self.size
 
 
 def random_predictor(dtype: str = "float64", **changes) -> HamiltonianPredictor:
@@ -83,8 +87,8 @@ def test_blocks_of_all_ranks_are_the_single_process_matrices(periodic, n_ranks):
 def test_a_rank_with_no_atoms_owns_nothing_and_the_others_still_give_the_whole_matrix():
     predictor = random_predictor()
     atoms = Atoms(CLUSTER_SYMBOLS, positions=CLUSTER_POSITIONS)  # three 1 Å slabs along x hold atoms
-    cores = rank_cores(AxisFrame.of(atoms, 0), 4)
-    assert sum(core is None for core in cores) == 1
+    _, runs = rank_slabs(AxisFrame.of(atoms, 0), 4)
+    assert sum(len(run) == 0 for run in runs) == 1
     parts, distributed = over_ranks(predictor, atoms, 4)
     assert sorted(len(p.atoms) for p in parts)[0] == 0
     assert_same_matrices(distributed, predictor.predict(atoms), 1e-10)
@@ -107,8 +111,28 @@ def test_a_halo_thinner_than_the_receptive_field_changes_the_blocks():
 
 def test_a_model_with_electrostatics_is_refused():
     predictor = random_predictor(electrostatics=True)
+    assert "electrostatics" in not_distributable(predictor, device(periodic=False), 0)
     with pytest.raises(HamtransError, match="electrostatics"):
         predict_owned_blocks(predictor, device(periodic=False), OneRankOf(0, 2))
+
+
+def test_periodic_cell_vectors_tilted_against_the_cut_are_refused_not_cut_wrongly():
+    """Images through a tilted cell vector would cross slabs: refused, by name, before any work."""
+    atoms = device(periodic=False)
+    atoms.cell[1] = atoms.cell[1] + [2.5, 0.0, 0.0]  # y repeats with a shift along the open axis x
+    reason = not_distributable(random_predictor(), atoms, 0)
+    assert "cell vector 1" in reason and "orthogonal" in reason
+    with pytest.raises(StructureError, match="cell vector 1"):
+        AxisFrame.of(atoms, 0)
+
+
+def test_an_atom_a_hair_below_the_cell_boundary_belongs_to_the_first_slab():
+    atoms = device(periodic=True)
+    atoms.positions[0, 0] = -1e-17  # wraps to exactly the cell length in floating point
+    frame = AxisFrame.of(atoms, 0)
+    assert 0 <= frame.coordinate[0] < frame.length and frame.unwrap[0] == 0
+    predictor = random_predictor()
+    assert_same_matrices(over_ranks(predictor, atoms, 3)[1], predictor.predict(atoms), 1e-10)
 
 
 def test_parts_of_another_structure_are_refused():
@@ -169,3 +193,15 @@ def test_the_calculator_under_mpiexec_gives_every_rank_the_whole_matrix(tmp_path
                           str(tmp_path / "structure.extxyz")], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "rank 0 of 2" in run.stdout and "rank 1 of 2" in run.stdout
+
+
+class PeerFails(OneRankOf):
+    """Rank 0 of two whose peer reports a failure in the status exchange."""
+
+    def allgather(self, value) -> list:
+        return [value, "RuntimeError: CUDA out of memory"]
+
+
+def test_a_failure_on_another_rank_is_raised_here_too():
+    with pytest.raises(HamtransError, match="rank 1 failed .*CUDA out of memory"):
+        predict_owned_blocks(random_predictor(), device(periodic=False), PeerFails(0, 2))

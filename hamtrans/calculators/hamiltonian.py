@@ -48,7 +48,9 @@ class HamiltonianCalculator(CheckedCalculator):
     comm
         mpi4py communicator (model only): its ranks split each prediction into slabs along
         ``partition_axis`` (:mod:`hamtrans.models.distributed`) and every rank receives the
-        whole H and S. ``None``: one process predicts everything.
+        whole H and S. A structure that cannot be cut (a model with electrostatics, periodic
+        cell vectors tilted against the axis) is predicted whole on every rank. ``None``: one
+        process predicts everything.
     partition_axis
         The axis the ranks split the structure along (the transport axis), 0, 1 or 2.
 
@@ -132,9 +134,13 @@ class HamiltonianCalculator(CheckedCalculator):
 
     def calculate(self, atoms=None, properties=("hamiltonian",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        if self.predictor is not None and self.comm is not None:
-            from hamtrans.models.distributed import gather_prediction, predict_owned_blocks
+        split = self.predictor is not None and self.comm is not None
+        if split:
+            from hamtrans.models.distributed import gather_prediction, not_distributable, predict_owned_blocks
 
+            # the same answer on every rank: a structure that cannot be cut is predicted whole on each
+            split = not_distributable(self.predictor, self.atoms, self.partition_axis) is None
+        if split:
             local = predict_owned_blocks(self.predictor, self.atoms, self.comm, self.partition_axis,
                                          device=self.device)
             (h, s), charges = gather_prediction(local, self.atoms, self.predictor.basis, self.comm, root=None), None

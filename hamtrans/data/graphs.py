@@ -77,15 +77,24 @@ class AtomGraph:
 
     def reverse_edges(self) -> np.ndarray:
         """Index of the reverse edge ``(j, i, −S)`` of every edge, shape ``(n_edges,)``."""
-        keys = _edge_keys(self.edge_index, self.shifts)
-        reverse = _edge_keys(self.edge_index[::-1], -self.shifts)
-        order = np.argsort(keys)
-        pos = np.searchsorted(keys[order], reverse)
-        pos = np.minimum(pos, len(keys) - 1)
-        found = order[pos]
-        if not np.array_equal(keys[found], reverse):
+        found, paired = self._reverse_lookup()
+        if not paired.all():
             raise HamtransError("graph is not symmetric: an edge (i, j, S) has no reverse edge (j, i, −S)")
         return found
+
+    def has_reverse(self) -> np.ndarray:
+        """``(n_edges,)`` True where the reverse edge ``(j, i, −S)`` is in the graph."""
+        return self._reverse_lookup()[1]
+
+    def _reverse_lookup(self) -> tuple[np.ndarray, np.ndarray]:
+        keys = _edge_keys(self.edge_index, self.shifts)
+        reverse = _edge_keys(self.edge_index[::-1], -self.shifts)
+        if len(keys) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, bool)
+        order = np.argsort(keys)
+        pos = np.minimum(np.searchsorted(keys[order], reverse), len(keys) - 1)
+        found = order[pos]
+        return found, keys[found] == reverse
 
 
 def _edge_keys(edge_index: np.ndarray, shifts: np.ndarray) -> np.ndarray:

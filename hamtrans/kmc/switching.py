@@ -40,7 +40,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -221,17 +221,16 @@ class SwitchingSweep:
         path = self.directory / "trajectory.h5"
         settings = self.config.to_dict()
         settings.pop("output")
-        writing = TrajectoryWriter(path, self.lattice, settings, resume=True) if self.root else nullcontext()
-        with writing as writer:
-            last, frames, problem = None, None, None
-            if self.root:
+        with ExitStack() as files:
+            def open_trajectory():
+                writer = files.enter_context(TrajectoryWriter(path, self.lattice, settings, resume=True))
                 if json.loads(writer.settings) != json.loads(json.dumps(settings)):
-                    problem = (f"{path} was written with another configuration; use a new output.directory "
-                               f"or delete the file to start again")
-                last, frames = writer.last_state(), read_frames(path)
-            last, frames, problem = self._from_root((last, frames, problem))
-            if problem:
-                raise HamtransError(problem)
+                    raise HamtransError(f"{path} was written with another configuration; use a new "
+                                        f"output.directory or delete the file to start again")
+                return writer, writer.last_state(), read_frames(path)
+
+            writer, last, frames = self._on_root(open_trajectory, otherwise=(None, None, None))
+            last, frames = self._from_root((last, frames))
             state = last[0] if last else KMCState.initial(self.lattice, self.config.kmc.vacancy_fraction,
                                                           self.config.kmc.seed)
             done = len(frames)
@@ -243,19 +242,42 @@ class SwitchingSweep:
                     state, current, loop = self._from_root(self.advance(state, voltage, last_conductance(frames)))
                     extra = {**loop, "reservoir": state.reservoir, **self.filament(state.occupied).as_dict()}
                     frames.append(frame_record(state, voltage, current, extra))
-                    if self.root:
+
+                    def record():
                         writer.append(state, voltage, current, extra)
                         self.write_outputs(frames, final=False)
+
+                    self._on_root(record)
                     bar.set_postfix(V=f"{voltage:+.2f}", I=f"{current:.2e} A", vacancies=state.n_vacancies,
                                     T=f"{loop['temperature_K']:.0f} K")
                     bar.update(1)
-        if self.root:
-            self.write_outputs(frames, final=True, seconds=time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        self._on_root(lambda: self.write_outputs(frames, final=True, seconds=seconds))
         return frames
 
     def _from_root(self, value):
         """``value`` as rank 0 has it, on every rank (itself without MPI)."""
         return value if self.comm is None else self.comm.bcast(value, root=0)
+
+    def _on_root(self, action, otherwise=None):
+        """``action()`` on rank 0: its result there, ``otherwise`` on the other ranks.
+
+        Its failure is raised on every rank (rank 0's own error there), so that no rank goes
+        on to a collective call that rank 0 never reaches.
+        """
+        result, failure = None, None
+        if self.root:
+            try:
+                result = action()
+            except Exception as exc:  # re-raised below on rank 0, announced to the others
+                failure = exc
+        if self.comm is not None:
+            message = self.comm.bcast(None if failure is None else f"{type(failure).__name__}: {failure}", root=0)
+            if message is not None and not self.root:
+                raise HamtransError(f"rank 0 stopped the sweep: {message}")
+        if failure is not None:
+            raise failure
+        return result if self.root else otherwise
 
     def write_outputs(self, frames: list[dict], final: bool, seconds: float | None = None) -> None:
         """``iv.dat`` after every point; plots and ``summary.json`` at the end."""

@@ -7,13 +7,15 @@ training). Each rank takes a contiguous run of slabs holding about 1/K of the at
 itself, keeps the edges with a core atom at either end, and runs the model on it. It owns
 the onsite blocks of its core atoms and the edge blocks leaving them. Those blocks see the
 same environment as in the whole structure, so all ranks' owned blocks together are the
-single-process H and S to round-off. No rank builds the whole structure's graph or holds
-its H. :func:`gather_prediction` assembles them on one rank (to write a file or run NEGF
-there).
+single-process H and S to round-off. No rank builds the whole structure's block graph or
+holds its H. :func:`gather_prediction` assembles them on one rank (to write a file or run
+NEGF there).
 
 A rank whose run of slabs is empty (more ranks than slabs with atoms) owns nothing and
-still takes part in the collective calls. Models with electrostatics are refused: their
-charges are neutralised over the whole structure, which no rank sees.
+still takes part in the collective calls; an error on any rank is raised on all of them.
+:func:`not_distributable` says when a structure cannot be cut: a model with electrostatics
+(charges neutralised over the whole structure, which no rank sees) or periodic cell vectors
+tilted against the cut direction.
 
 >>> local = predict_owned_blocks(predictor, atoms, comm)      # on every rank
 >>> prediction = gather_prediction(local, atoms, predictor.basis, comm)  # H, S on rank 0
@@ -31,9 +33,10 @@ from ase import Atoms
 
 from hamtrans.data.basis import OrbitalBasis
 from hamtrans.data.blocks import BlockLayout, BlockSparseMatrix
-from hamtrans.data.graphs import AtomGraph, build_graph
-from hamtrans.errors import HamtransError
-from hamtrans.models.inputs import prepare_inputs
+from hamtrans.data.graphs import AtomGraph, build_graph, check_structure
+from hamtrans.errors import HamtransError, StructureError
+from hamtrans.models.inputs import prepare_inputs, species_indices
+from hamtrans.models.model_file import resolve_device
 from hamtrans.models.partitioning import AxisFrame, block_ranges
 
 
@@ -71,29 +74,38 @@ class OwnedBlocks:
     peak_memory_MiB: float
 
 
-def rank_cores(frame: AxisFrame, n_ranks: int, width: float = 1.0) -> list[tuple[float, float] | None]:
-    """The core interval ``[lower, upper)`` (Å along the axis) of each rank, ``None`` for a rank with no atoms.
+def rank_slabs(frame: AxisFrame, n_ranks: int, width: float = 1.0) -> tuple[np.ndarray, list[range]]:
+    """The slab of every atom and each rank's contiguous run of slabs (an empty range: no atoms).
 
-    The axis is cut into slabs of ``width`` Å; each rank gets a contiguous run of slabs so
-    that the atom counts are as even as whole slabs allow.
+    The axis is cut into slabs of ``width`` Å (:meth:`AxisFrame.slab_index`); a slab goes to
+    the rank in whose share of the atoms its first atom falls, so the atom counts are as even
+    as whole slabs allow.
     """
     if n_ranks < 1:
         raise HamtransError(f"distributed prediction needs at least one rank (got {n_ranks})")
     if not width > 0:
         raise HamtransError(f"the slab width must be > 0 Å (got {width})")
-    n_slabs = max(1, int(np.ceil((frame.stop - frame.start) / width)))
-    slab = np.minimum(((frame.coordinate - frame.start) // width).astype(int), n_slabs - 1)
-    counts = np.bincount(slab, minlength=n_slabs)
-    # a slab goes to the rank in whose share of the atoms its first atom falls
+    slab = frame.slab_index(width)
+    counts = np.bincount(slab, minlength=int(slab.max()) + 1)
     before = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    owner = np.minimum(before * n_ranks // max(len(slab), 1), n_ranks - 1)
+    owner = np.minimum(before * n_ranks // len(slab), n_ranks - 1)
     owner[counts == 0] = -1
-    edges = [frame.start + k * width for k in range(n_slabs)] + [frame.stop]
-    cores: list[tuple[float, float] | None] = []
+    runs = []
     for rank in range(n_ranks):
         mine = np.flatnonzero(owner == rank)
-        cores.append(None if mine.size == 0 else (edges[mine[0]], edges[mine[-1] + 1]))
-    return cores
+        runs.append(range(0) if mine.size == 0 else range(int(mine[0]), int(mine[-1]) + 1))
+    return slab, runs
+
+
+def not_distributable(predictor, atoms: Atoms, axis: int) -> str | None:
+    """Why ``atoms`` cannot be predicted in slabs along ``axis`` (``None``: it can)."""
+    if predictor.config.electrostatics:
+        return "the model has electrostatics (charges neutralised over the whole structure, which no rank sees)"
+    try:
+        AxisFrame.of(atoms, axis)
+    except StructureError as exc:
+        return str(exc)
+    return None
 
 
 def predict_owned_blocks(predictor, atoms: Atoms, comm=None, axis: int = 0, width: float = 1.0,
@@ -106,8 +118,8 @@ def predict_owned_blocks(predictor, atoms: Atoms, comm=None, axis: int = 0, widt
         A loaded :class:`~hamtrans.models.model_file.HamiltonianPredictor` (strictly local:
         no electrostatics).
     atoms
-        The whole structure, the same on every rank. If periodic along ``axis``, that cell
-        vector must be orthogonal to the other two.
+        The whole structure, the same on every rank. The periodic cell vectors other than
+        ``axis`` must be orthogonal to the cut direction (:func:`not_distributable`).
     comm
         mpi4py communicator (``None``: one rank owns everything).
     axis
@@ -119,21 +131,48 @@ def predict_owned_blocks(predictor, atoms: Atoms, comm=None, axis: int = 0, widt
     halo
         Å of environment on each side of the core (default and minimum for exact blocks:
         ``block_cutoff + receptive_field`` of the model). Only tests set it.
+
+    Raises
+    ------
+    HamtransError
+        On every rank when any rank fails (the failing rank's own error there), so that no
+        rank waits in a collective call for one that stopped.
     """
-    config = predictor.config
-    if config.electrostatics:
-        raise HamtransError("distributed prediction needs a strictly local model; this one has electrostatics "
-                            "(charges neutralised over the whole structure): predict it in one process")
     rank, size = (comm.Get_rank(), comm.Get_size()) if comm is not None else (0, 1)
     start = time.perf_counter()
+    try:
+        reason = not_distributable(predictor, atoms, axis)
+        if reason is not None:
+            raise HamtransError(f"distributed prediction along axis {axis} is not possible: {reason}; "
+                                f"predict in one process")
+        resolve_device(device)
+        check_structure(atoms)
+        species_indices(atoms.numbers, list(predictor.config.species))  # unknown elements fail on every rank
+        local, error = _owned_blocks(predictor, atoms, rank, size, axis, width, device, halo, start), None
+    except Exception as exc:  # re-raised below, on this rank and (as a HamtransError) on the others
+        local, error = None, exc
+    failures = [None if error is None else f"{type(error).__name__}: {error}"] if comm is None else \
+        comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+    if error is not None:
+        raise error
+    failed = next((k for k, failure in enumerate(failures) if failure is not None), None)
+    if failed is not None:
+        raise HamtransError(f"rank {failed} failed in the distributed prediction: {failures[failed]}")
+    return local
+
+
+def _owned_blocks(predictor, atoms: Atoms, rank: int, size: int, axis: int, width: float, device: str,
+                  halo: float | None, start: float) -> OwnedBlocks:
+    config = predictor.config
     frame = AxisFrame.of(atoms, axis)
-    core = rank_cores(frame, size, width)[rank]
-    if core is None:
+    slab, runs = rank_slabs(frame, size, width)
+    core = np.isin(slab, list(runs[rank]))
+    if not core.any():
         return _no_blocks(predictor.overlap is not None, start)
     halo = config.block_cutoff + config.receptive_field if halo is None else halo
-    atom, image, is_core = frame.region(core[0], core[1], halo)
+    atom, image, is_core = frame.region_of(core, halo)
     region = frame.region_atoms(atoms, atom, image)
-    graph = build_graph(region, config.block_cutoff)
+    graph = build_graph(region, config.block_cutoff, check=False)
     i, j = graph.edge_index
     graph = _edge_subgraph(graph, is_core[i] | is_core[j])  # owned edges and their reverses
     inputs = prepare_inputs(region, graph, predictor.basis, list(config.species), config.mp_cutoff,
@@ -176,13 +215,22 @@ def gather_prediction(local: OwnedBlocks, atoms: Atoms, basis: OrbitalBasis, com
 
 def assemble(parts: list[OwnedBlocks], atoms: Atoms, basis: OrbitalBasis
              ) -> tuple[BlockSparseMatrix, BlockSparseMatrix | None]:
-    """``(H, S)`` of ``atoms`` from the owned blocks of all ranks; every atom must be owned exactly once."""
+    """``(H, S)`` of ``atoms`` from the owned blocks of all ranks; every atom must be owned exactly once.
+
+    A pair at the block cutoff to round-off can be inside it on one rank and outside on the
+    other (the regions' positions carry whole cell vectors): such an edge without its reverse
+    is left out, so H stays hermitian.
+    """
     owners = np.concatenate([part.atoms for part in parts])
     if len(owners) != len(atoms) or not np.array_equal(np.sort(owners), np.arange(len(atoms))):
         raise HamtransError(f"the ranks own {len(owners)} atoms ({len(np.unique(owners))} distinct) of the "
                             f"structure's {len(atoms)}: give every rank the same structure")
     edge_index = np.concatenate([part.edge_index for part in parts], axis=1)
     graph, order = AtomGraph.from_edges(atoms, edge_index, np.concatenate([part.shifts for part in parts]))
+    paired = graph.has_reverse()
+    if not paired.all():
+        graph = _edge_subgraph(graph, paired)
+        order = order[paired]
     counts = basis.orbital_counts(atoms.numbers)
     # flat positions, in the owners' concatenated layout, of each atom's onsite block and of each sorted edge
     onsite_ptr = np.concatenate([[0], np.cumsum(counts[owners] ** 2)])

@@ -110,22 +110,36 @@ class AxisFrame:
 
     @classmethod
     def of(cls, atoms: Atoms, axis: int) -> "AxisFrame":
-        """The frame of ``atoms``; a periodic axis must be orthogonal to the other two cell vectors."""
+        """The frame of ``atoms``.
+
+        Raises
+        ------
+        StructureError
+            The periodic cell vectors other than ``axis`` have a component along the cut
+            direction (``axis``'s cell vector when periodic, else the Cartesian axis): their
+            images would cross slabs.
+        """
         cell = atoms.cell.array
         periodic = bool(atoms.pbc[axis])
-        if periodic:
-            others = [k for k in range(3) if k != axis]
-            if any(abs(cell[axis] @ cell[k]) > 1e-8 * np.linalg.norm(cell[axis]) * max(np.linalg.norm(cell[k]), 1)
-                   for k in others):
-                raise StructureError(f"cell vector {axis} must be orthogonal to the other two to cut slabs along it")
         direction = cell[axis] / np.linalg.norm(cell[axis]) if periodic else np.eye(3)[axis]
+        for k in range(3):
+            if k != axis and atoms.pbc[k] and abs(cell[k] @ direction) > 1e-8 * max(np.linalg.norm(cell[k]), 1):
+                raise StructureError(f"cell vector {k} is periodic and has a component along the cut direction "
+                                     f"{np.round(direction, 6).tolist()}: slabs along axis {axis} need the other "
+                                     f"periodic cell vectors orthogonal to it")
         raw = atoms.positions @ direction
         if not periodic:
             return cls(axis, False, 0.0, raw, np.zeros(len(atoms), int), float(raw.min()), float(raw.max()) + 1e-9)
         length = float(np.linalg.norm(cell[axis]))
         coordinate = raw - np.floor(raw / length) * length
+        coordinate[coordinate >= length] -= length  # round-off of a position just below a cell boundary
         unwrap = np.round((raw - coordinate) / length).astype(int)
         return cls(axis, True, length, coordinate, unwrap, 0.0, length)
+
+    def slab_index(self, width: float) -> np.ndarray:
+        """``(N,)`` slab of each atom when the axis is cut into slabs of ``width`` Å from ``start``."""
+        n_slabs = max(1, int(np.ceil((self.stop - self.start) / width)))
+        return np.minimum(((self.coordinate - self.start) // width).astype(int), n_slabs - 1)
 
     def images(self, halo: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every atom at every image along the axis a halo of ``halo`` Å can reach.
@@ -150,6 +164,15 @@ class AxisFrame:
         atom, image = atom[keep], image[keep]
         inside = (self.coordinate >= lower) & (self.coordinate < upper)
         return atom, image, (image == 0) & inside[atom]
+
+    def region_of(self, core: np.ndarray, halo: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The atom images of the atoms ``core`` (``(N,)`` bool, not empty) plus every image within
+        ``halo`` Å of them along the axis; returns ``(atom, image, is_core)`` as :meth:`region` does."""
+        coordinate, atom, image = self.images(halo)
+        lower, upper = self.coordinate[core].min(), self.coordinate[core].max()
+        keep = (coordinate >= lower - halo) & (coordinate <= upper + halo)
+        atom, image = atom[keep], image[keep]
+        return atom, image, (image == 0) & core[atom]
 
     def region_atoms(self, atoms: Atoms, atom: np.ndarray, image: np.ndarray) -> Atoms:
         """The atom images ``(atom, image)`` as one structure, open along the axis (positions unwrapped)."""

@@ -149,7 +149,14 @@ FixHamtransTransport::FixHamtransTransport(LAMMPS *lmp, int narg, char **arg) : 
     bridge.reset(hamtrans::construct("transport_bridge", "TransportBridge", args.get()));
     if (!bridge) message = hamtrans::python_error();
   }
-  fail_if_any(message.empty() ? 0 : 1, model, message);
+  const int failed = message.empty() ? 0 : 1;
+  int any = failed;
+  MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, world);
+  if (any && bridge) {    // the constructor throws: release the bridge while holding the GIL
+    GilGuard gil;
+    bridge.reset();
+  }
+  fail_if_any(failed, model, message);
 }
 
 FixHamtransTransport::~FixHamtransTransport()
