@@ -8,7 +8,8 @@
    (``replay_fraction`` old structures per new one + EWC penalty).
 4. Evaluate base and both fine-tuned models on the old and the new test sets.
 
-Writes ``runs/finetune_demo/table.json`` and prints a Markdown table (README, "Fine-tuning").
+Writes ``table.json`` into ``--out`` (``runs/finetune_demo``) with the ``hamtrans finetune``
+configurations it ran (``plain.yaml``, ``reewc.yaml``) and prints a Markdown table.
 Run (about 25 minutes on one core here)::
 
     OMP_NUM_THREADS=1 .venv/bin/python examples/potential/finetune_demo.py
@@ -16,6 +17,7 @@ Run (about 25 minutes on one core here)::
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -32,7 +34,6 @@ from hamtrans.training.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-OUT = Path("runs/finetune_demo")
 NEW_CATEGORIES = ("vacancy", "interface")
 MODEL = {"species": ["N", "O", "Ti", "Hf"], "cutoff": 5.0, "lmax": 2, "channels": 16, "n_layers": 2,
          "radial_hidden": 32}
@@ -57,17 +58,22 @@ def training(directory: Path, train: Path, epochs: int, learning_rate: float) ->
             "output": {"directory": str(directory)}}
 
 
-def finetune(name: str, options: dict, base: Path, old_train: Path, new_train: Path) -> Path:
-    raw = training(OUT / name, new_train, FINETUNE_EPOCHS, 0.002)
+def finetune(out: Path, name: str, options: dict, base: Path, old_train: Path, new_train: Path) -> Path:
+    """Fine-tune ``base`` on ``new_train`` with ``options`` (replay of ``old_train``, EWC) into ``out/name``."""
+    raw = training(out / name, new_train, FINETUNE_EPOCHS, 0.002)
     raw["finetune"] = {"model": str(base), "replay": [str(old_train)], **options}
-    path = OUT / f"{name}.yaml"
+    path = out / f"{name}.yaml"  # the hamtrans finetune configuration of this run
     path.write_text(yaml.safe_dump(raw))
     config = load_finetune_config(path)
     Trainer(config, ReplayEWCTask(config)).run()
-    return OUT / name / "best.pt"
+    return out / name / "best.pt"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/finetune_demo"),
+                        help="folder of the split data, the three models, their hamtrans finetune configs and table.json")
+    OUT = parser.parse_args().out  # noqa: N806 (the folder every step writes into)
     OUT.mkdir(parents=True, exist_ok=True)
     files = {f"{part}_{split}": OUT / f"{part}_{split}.h5" for part in ("old", "new") for split in ("train", "test")}
     split_by_category(DATA / "train.h5", files["old_train"], files["new_train"])
@@ -75,9 +81,9 @@ def main() -> None:
     base_raw = {**training(OUT / "base", files["old_train"], BASE_EPOCHS, 0.005), "model": MODEL}
     make_trainer(parse_config(base_raw)).run()
     models = {"base (old data only)": OUT / "base" / "best.pt"}
-    models["plain fine-tuning"] = finetune("plain", {"replay_fraction": 0.0, "ewc_weight": 0.0}, models[
+    models["plain fine-tuning"] = finetune(OUT, "plain", {"replay_fraction": 0.0, "ewc_weight": 0.0}, models[
         "base (old data only)"], files["old_train"], files["new_train"])
-    models["reEWC fine-tuning"] = finetune("reewc", REEWC, models["base (old data only)"], files["old_train"],
+    models["reEWC fine-tuning"] = finetune(OUT, "reewc", REEWC, models["base (old data only)"], files["old_train"],
                                            files["new_train"])
     tests = {"old": read_labels(files["old_test"]), "new": read_labels(files["new_test"])}
     table = {name: {part: evaluate_potential(load_potential(path), labels) for part, labels in tests.items()}
