@@ -1,4 +1,5 @@
-"""examples/vcm/README.md: the blocks that need no earlier step's hours run verbatim (steps 1 and 5, small inputs).
+"""examples/vcm/README.md and README.md: the vcm blocks that need no earlier step's hours run verbatim (steps 1
+and 5, small inputs); every command of both READMEs' bash blocks parses.
 
 The other blocks name their prerequisites in the text (reference data: 90 min; training:
 hours; CP2K: ~1 h per device); each of their commands is run up to its argument parsing
