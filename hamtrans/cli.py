@@ -323,10 +323,23 @@ def _transport_devices(args):
         record = data[args.index]
     if record.hamiltonian is None:
         raise HamtransError(f"record {args.index} of {source} has no Hamiltonian blocks")
+    h, s, fermi_level = record.hamiltonian, record.overlap, record.fermi_level
+    if args.basis is not None:  # a transport sub-basis (e.g. gfn1-xtb-compact: the whole GFN1 S can be indefinite)
+        basis = _basis_from_args(args)
+        h, s = h.restricted(basis), s.restricted(basis)
     kpoints = transverse_kpoints(args.kpoints or (1, 1, 1), args.axis)
-    devices = kpoint_devices(record.hamiltonian, record.overlap, record.atoms, kpoints, leads=args.leads or "own",
-                             lead_cell=args.lead_cell, **lead_args)
-    return devices, (kpoints if args.kpoints is not None else None), record.fermi_level, record.name or source.stem
+    devices = kpoint_devices(h, s, record.atoms, kpoints, leads=args.leads or "own", lead_cell=args.lead_cell,
+                             **lead_args)
+    if args.basis is not None and args.fermi is None:
+        # the record's E_F belongs to its whole basis: charge-neutral lead bands in the sub-basis instead
+        from hamtrans.data.electrons import valence_electrons
+        from hamtrans.negf.kpoints import kpoint_band_fermi_level
+
+        left = devices[0]
+        lead_atoms = np.unique(left.orbital_atoms[:left.block_sizes[0]])
+        electrons = valence_electrons(h.basis.name, record.atoms.numbers[lead_atoms])
+        fermi_level = kpoint_band_fermi_level(devices, kpoints, electrons, args.temperature)
+    return devices, (kpoints if args.kpoints is not None else None), fermi_level, record.name or source.stem
 
 
 def _model_transport_device(args):
@@ -831,8 +844,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "where a GPU is present)")
     p.add_argument("--batch-size", type=int, default=16, help="energies per batched sweep")
     p.add_argument("--basis", default=None, help="basis of a CSR folder (default szv-molopt-sr-gth), or the "
-                                                 "transport sub-basis of --model (e.g. gfn1-xtb-compact; default: "
-                                                 "the model's basis)")
+                                                 "transport sub-basis of a dataset record or of --model (e.g. "
+                                                 "gfn1-xtb-compact; a record's E_F then comes from its lead bands "
+                                                 "unless --fermi; default: the stored or the model's basis)")
     p.add_argument("--basis-file", default=None, help="CP2K basis file for --basis")
     p.add_argument("--energy-unit", default="hartree", choices=["hartree", "ev"], help="unit of H.csr")
     p.add_argument("--out", default="transport_out", help="output folder")

@@ -44,7 +44,7 @@ def run_ten_lines(folder: Path, small: bool) -> dict:
                           lambda *args, **options: build(*args, **{**options, **SMALL_WIRE}))
         exec(compile(python_blocks(README.read_text())["Ten lines of Python"], "README.md (Ten lines of Python)",
                      "exec"), namespace)
-    namespace["folder"] = folder
+    namespace["folder"], namespace["small"] = folder, small
     return namespace
 
 
@@ -62,6 +62,22 @@ def test_ten_lines_of_python_write_a_gfn1_dataset(ten_lines):
     assert len(record.atoms) == len(ten_lines["atoms"]) and record.hamiltonian.n_orbitals > 4 * len(record.atoms)
     h = ten_lines["h_device"]
     assert abs(h - h.T).max() < 1e-10  # hermitian, eV
+
+
+def test_the_ten_lines_dataset_goes_through_hamtrans_transport(ten_lines):
+    """Its record in the transport sub-basis, leads continuing the cell, E_F from their bands: a filament's current."""
+    import json
+
+    from hamtrans.cli import main
+
+    if not ten_lines["small"]:
+        pytest.skip("the 234-atom wire's transport is the ASE block's")
+    out = ten_lines["folder"] / "transport"
+    assert main(["transport", str(ten_lines["folder"] / "vcm.h5"), "--basis", "gfn1-xtb-compact", "--leads", "periodic",
+                 "--lead-cell", "4.24", "--bias", "0.2", "--points", "11", "--lead-method", "sancho-rubio",
+                 "--eta", "1e-5", "--out", str(out)]) == 0
+    result = json.loads((out / "current.json").read_text())
+    assert 1e-9 < result["current_A"] < 1e-3 and result["integration_converged"]
 
 
 @pytest.mark.parametrize("heading", AFTER_TEN_LINES)
