@@ -14,8 +14,8 @@ SELF_CONTAINED = ("Hamiltonian model", "Quantum transport", "ML-Hamiltonian tran
 #: Headings whose Python block uses ``atoms`` of "Ten lines of Python" (as its first line says).
 AFTER_TEN_LINES = ("Interatomic potential", "ASE calculators")
 #: "Ten lines of Python" and "ASE calculators" each run GFN1-xTB on a 234-atom wire: 26 and 28 min
-#: measured with two other jobs on the two cores, beyond the CI budget. They always run verbatim on
-#: a 4.24 Å cross-section (56 atoms), and on their own wire on request.
+#: measured with two other jobs on the two cores, beyond the CI budget. They always run with one change,
+#: the wire's cross-section (4.24 Å, 56 atoms), and verbatim on their own wire on request.
 LONG = pytest.mark.skipif(not os.environ.get("HAMTRANS_README_LONG"),
                           reason="GFN1-xTB twice on a 234-atom wire (~50 min under load): set HAMTRANS_README_LONG=1")
 #: The small wire: 4.24 Å of TiN across, with the vacuum every periodic width needs for the reference's
@@ -94,7 +94,8 @@ def test_readme_python_block_runs_after_ten_lines(heading, ten_lines):
         assert 1e-8 < namespace["current"] < 1e-3 and namespace["t"].min() > -1e-6
 
 
-@pytest.mark.parametrize("heading", SELF_CONTAINED)
+@pytest.mark.parametrize("heading", [pytest.param(h, marks=pytest.mark.slow) if h.startswith("ML-") else h
+                                     for h in SELF_CONTAINED])  # the ML-Hamiltonian transport block takes ~2 min
 def test_readme_python_block_runs_verbatim(heading, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
