@@ -72,3 +72,26 @@ def test_eigenvalues_are_scored_in_the_largest_sub_basis_with_a_positive_definit
 def test_a_named_eigen_basis_with_an_indefinite_overlap_says_so(tmp_path):
     entry = evaluate_model("vcm-gfn1", FIXTURE, tmp_path, eigen_basis="gfn1-xtb")["structures"][0]
     assert "eigen_mae_meV" not in entry and "not positive definite in gfn1-xtb" in entry["eigen_error"]
+
+
+def test_onsite_level_errors_are_the_mean_diagonal_errors_of_each_atom(record):
+    from hamtrans.models.evaluation import level_errors
+
+    h, s = record.hamiltonian, record.overlap
+    rng = np.random.default_rng(3)
+    moved = h.copy_with(h.onsite.copy(), h.edges)
+    atom = 7
+    block = moved.onsite[moved.layout.onsite_ptr[atom]:moved.layout.onsite_ptr[atom + 1]]
+    n = h.layout.counts[atom]
+    block[:: n + 1] += 0.2  # every diagonal entry of one atom up by 0.2 eV
+    block[1] += rng.normal()  # an off-diagonal entry does not count
+    errors = level_errors(moved, h, s, 0.0)
+    assert errors[atom] == pytest.approx(0.2, abs=1e-12) and np.abs(np.delete(errors, atom)).max() == 0
+    # after the energy zero c the level errors of unchanged atoms are c times their diagonal S (1 for GFN1)
+    shifted = level_errors(h, h, s, 0.05)
+    np.testing.assert_allclose(shifted, 0.05, atol=1e-12)
+
+
+def test_the_summary_reports_the_onsite_level_spread_per_element(tmp_path):
+    levels = evaluate_model("vcm-gfn1", FIXTURE, tmp_path, max_eigen_orbitals=0)["onsite_level_by_element"]
+    assert set(levels) == {"Hf", "N", "O", "Ti"} and all(v["std_meV"] > 0 and v["atoms"] > 0 for v in levels.values())

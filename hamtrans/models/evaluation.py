@@ -15,6 +15,10 @@ all eigenvalues, the eigenvalues within ``eigen_window`` eV of the reference's F
 are scored after the energy zero (each predicted eigenvalue + c): their relative error
 ``|Δε| / |ε_ref|`` (mean and max, %) and the largest ``|Δε|`` in meV.
 
+Onsite levels: each atom's level error is the mean error of the diagonal of its onsite
+block after the energy zero; ``onsite_level_by_element`` gives their mean and spread (std over
+the atoms of each element, all structures), which places the resonances of T(E).
+
 Every structure is also scored after removing the best constant energy shift,
 ``H_pred + c S_ref`` (:func:`energy_zero_shift`): H and H + cS have the same
 eigenvectors and eigenvalues moved by c, so every observable referenced to a
@@ -146,6 +150,17 @@ def energy_zero_shift(h_pred, h_ref, s_ref) -> float:
     return float(difference @ overlap / (overlap @ overlap))
 
 
+def level_errors(h_pred, h_ref, s_ref, shift: float) -> np.ndarray:
+    """``(N,)`` eV: each atom's mean diagonal onsite error of ``H_pred + shift·S_ref`` against ``H_ref``."""
+    counts = h_ref.layout.counts
+    start = h_ref.layout.onsite_ptr[:-1]
+    atom = np.repeat(np.arange(len(counts)), counts)
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    diagonal = start[atom] + within * (counts[atom] + 1)
+    error = h_pred.onsite[diagonal] + shift * s_ref.onsite[diagonal] - h_ref.onsite[diagonal]
+    return np.bincount(atom, weights=error, minlength=len(counts)) / counts
+
+
 def _summary(errors: np.ndarray) -> dict:
     return {"mae_meV": float(errors.mean() * MEV), "mae_mEh": float(errors.mean() * MEH),
             "p05_meV": float(np.percentile(errors, 5) * MEV), "p95_meV": float(np.percentile(errors, 95) * MEV),
@@ -163,6 +178,7 @@ def evaluate_model(model_path, dataset_path, out: Path, max_eigen_orbitals: int 
     out.mkdir(parents=True, exist_ok=True)
     per_structure, node_all, edge_all, pairs, aligned_all = [], [], [], [], []
     by_element, by_pair, by_shell = defaultdict(list), defaultdict(list), defaultdict(list)
+    levels = defaultdict(list)
     with Dataset(dataset_path) as data:
         if len(data) == 0:
             raise HamtransError(f"dataset {dataset_path} is empty")
@@ -203,6 +219,8 @@ def evaluate_model(model_path, dataset_path, out: Path, max_eigen_orbitals: int 
                 aligned_node = np.abs(h.onsite + shift * record.overlap.onsite - ref.onsite)
                 aligned_edge = np.abs(h.edges + shift * record.overlap.edges - ref.edges)
                 aligned_all.append((aligned_node, aligned_edge))
+                for z, error in zip(numbers, level_errors(h, ref, record.overlap, shift)):
+                    levels[chemical_symbols[z]].append(error)
                 entry.update({"energy_zero_shift_meV": shift * MEV,
                               "aligned_node_mae_meV": float(aligned_node.mean() * MEV),
                               "aligned_edge_mae_meV": float(aligned_edge.mean() * MEV),
@@ -236,6 +254,8 @@ def evaluate_model(model_path, dataset_path, out: Path, max_eigen_orbitals: int 
         "onsite_by_element": {k: _summary(np.concatenate(v)) for k, v in sorted(by_element.items())},
         "edges_by_element_pair": {k: _summary(np.concatenate(v)) for k, v in sorted(by_pair.items())},
         "by_shell_pair": {k: _summary(np.concatenate(v)) for k, v in sorted(by_shell.items())},
+        "onsite_level_by_element": {k: {"mean_meV": float(np.mean(v) * MEV), "std_meV": float(np.std(v) * MEV),
+                                        "atoms": len(v)} for k, v in sorted(levels.items())},
     }
     partial = out / "evaluation.json.partial"
     partial.write_text(json.dumps(summary, indent=2) + "\n")
