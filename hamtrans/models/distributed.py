@@ -239,8 +239,10 @@ def assemble(parts: list[OwnedBlocks], atoms: Atoms, basis: OrbitalBasis
     edge_take = block_ranges(edge_ptr, order)
 
     def matrix(onsite: list[np.ndarray], edges: list[np.ndarray]) -> BlockSparseMatrix:
+        # an edge and its reverse can come from two ranks, each with its own float32 round-off:
+        # (M + Mᵀ)/2 makes the assembled matrix exactly hermitian, as each rank's own blocks are
         return BlockSparseMatrix(basis, atoms.numbers, graph, np.concatenate(onsite)[onsite_take],
-                                 np.concatenate(edges)[edge_take])
+                                 np.concatenate(edges)[edge_take]).symmetrized()
 
     hamiltonian = matrix([p.onsite_h for p in parts], [p.edges_h for p in parts])
     if parts[0].onsite_s is None:
