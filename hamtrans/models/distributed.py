@@ -151,8 +151,8 @@ def predict_owned_blocks(predictor, atoms: Atoms, comm=None, axis: int = 0, widt
         local, error = _owned_blocks(predictor, atoms, rank, size, axis, width, device, halo, start), None
     except Exception as exc:  # re-raised below, on this rank and (as a HamtransError) on the others
         local, error = None, exc
-    failures = [None if error is None else f"{type(error).__name__}: {error}"] if comm is None else \
-        comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+    status = None if error is None else f"{type(error).__name__}: {error}"
+    failures = [status] if comm is None else comm.allgather(status)
     if error is not None:
         raise error
     failed = next((k for k, failure in enumerate(failures) if failure is not None), None)

@@ -110,8 +110,8 @@ def eigen_errors(h_pred, s_pred, h_ref, s_ref, fermi_level: float | None, window
         s_dense = sr.to_sparse().toarray()
         if not _positive_definite(s_dense):
             continue
-        hp, sp_ = restrict(h_pred), restrict(s_pred)
-        s_pred_dense = sp_.to_sparse().toarray()
+        hp = restrict(h_pred)
+        s_pred_dense = restrict(s_pred).to_sparse().toarray()
         if not _positive_definite(s_pred_dense):
             return {"eigen_basis": basis.name, "eigen_error": f"predicted S is not positive definite in {basis.name}"}
         reference = scipy.linalg.eigh(hr.to_sparse().toarray(), s_dense, eigvals_only=True)
