@@ -332,39 +332,76 @@ def _transport_devices(args):
                              **lead_args)
     if args.basis is not None and args.fermi is None:
         # the record's E_F belongs to its whole basis: charge-neutral lead bands in the sub-basis instead
-        from hamtrans.data.electrons import valence_electrons
-        from hamtrans.negf.kpoints import kpoint_band_fermi_level
-
-        left = devices[0]
-        lead_atoms = np.unique(left.orbital_atoms[:left.block_sizes[0]])
-        electrons = valence_electrons(h.basis.name, record.atoms.numbers[lead_atoms])
-        fermi_level = kpoint_band_fermi_level(devices, kpoints, electrons, args.temperature)
+        fermi_level = _lead_band_fermi_level(devices, kpoints, h.basis.name, record.atoms, args.temperature)
     return devices, (kpoints if args.kpoints is not None else None), fermi_level, record.name or source.stem
+
+
+def _lead_band_fermi_level(devices, kpoints, basis_name: str, atoms, temperature: float) -> float:
+    """E_F (eV) that makes the left lead's principal layer charge neutral over the k-point mesh."""
+    from hamtrans.data.electrons import valence_electrons
+    from hamtrans.negf.kpoints import kpoint_band_fermi_level
+
+    left = devices[0]
+    lead_atoms = np.unique(left.orbital_atoms[:left.block_sizes[0]])
+    electrons = valence_electrons(basis_name, atoms.numbers[lead_atoms])
+    return kpoint_band_fermi_level(devices, kpoints, electrons, temperature)
 
 
 def _model_transport_device(args):
     """The device of a structure file whose H and S a model predicts (``--model``), with the leads of
     ``--leads`` (:func:`hamtrans.calculators.transport_setup`)."""
     from hamtrans.calculators import HamiltonianCalculator, TransportSettings, transport_setup
-    from hamtrans.data.formats import read_structure
-
-    if args.kpoints is not None:
-        raise OptionError("--kpoints needs a dataset file (.h5) with real-space blocks; with --model the "
-                          "transverse images are folded (Γ)")
     from hamtrans.data.blocks import lattice_axis
+    from hamtrans.data.formats import read_structure
     from hamtrans.negf.sweep import world_communicator
 
     atoms = read_structure(args.input)
     # under mpiexec the ranks split the prediction into slabs along the axis, then the energies
     hamiltonian = HamiltonianCalculator(model=args.model, basis=args.basis, comm=world_communicator(),
                                         partition_axis=lattice_axis(args.axis))
+    label = f"{Path(args.input).stem} ({args.model})"
+    if args.kpoints is not None:
+        return _model_kpoint_devices(args, atoms, hamiltonian) + (label,)
     settings = TransportSettings(axis=args.axis, leads=args.leads or "auto", lead_cell=args.lead_cell,
                                  lead_tolerance=args.lead_tolerance, fermi_level=args.fermi,
                                  temperature=args.temperature, tolerance=args.tolerance, resolution=args.resolution,
                                  eta=args.eta, lead_method=args.lead_method, backend=args.backend)
     setup = transport_setup(atoms, hamiltonian, settings)
     args.leads = setup.leads  # reported in current.json
-    return [setup.device], None, setup.fermi_level, f"{Path(args.input).stem} ({args.model})"
+    return [setup.device], None, setup.fermi_level, label
+
+
+def _model_kpoint_devices(args, atoms, hamiltonian):
+    """Devices per transverse k-point of a model's real-space blocks (``--model`` with ``--kpoints``), the
+    k-points and the lead-band Fermi level; ``--leads auto`` takes the structure's own end cells where they
+    repeat and otherwise continues the cell across its boundary (the builder's TiN period without ``--lead-cell``)."""
+    from hamtrans.calculators.structure_transport import BUILDER_LEAD_CELL
+    from hamtrans.errors import LeadError
+    from hamtrans.negf.kpoints import kpoint_devices, transverse_kpoints
+
+    kpoints = transverse_kpoints(args.kpoints, args.axis)
+    hamiltonian.get_property("hamiltonian", atoms)
+    h, s = hamiltonian.blocks
+    lead_cell = args.lead_cell or (BUILDER_LEAD_CELL if "device" in atoms.info else None)
+    build = lambda leads: kpoint_devices(h, s, atoms, kpoints, leads=leads, lead_cell=lead_cell,
+                                         lead_tolerance=args.lead_tolerance, threshold=args.threshold)
+    leads = args.leads or "auto"
+    if leads == "auto":
+        try:
+            devices, leads = build("own"), "own"
+        except LeadError:
+            if lead_cell is None:
+                raise LeadError("the end cells do not repeat, so the leads must continue the structure across its "
+                                "cell boundary: give --lead-cell (the electrode's period along the axis, Å)") from None
+            devices, leads = build("periodic"), "periodic"
+    else:
+        if leads == "periodic" and lead_cell is None:
+            raise LeadError("--leads periodic needs --lead-cell (the electrode's lattice period along the axis, Å)")
+        devices = build(leads)
+    args.leads = leads  # reported in current.json
+    fermi_level = None if args.fermi is not None else \
+        _lead_band_fermi_level(devices, kpoints, h.basis.name, atoms, args.temperature)
+    return devices, kpoints, fermi_level
 
 
 def _check_transport_options(args) -> None:
@@ -828,8 +865,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "boundary (dataset or --model input); auto (--model only): own where the end cells repeat, "
                         "else periodic (default: own; with --model auto)")
     p.add_argument("--kpoints", type=int, nargs=3, default=None, metavar=("N1", "N2", "N3"),
-                   help="Γ-centred transverse k-point mesh, 1 along the axis (dataset input; default: Γ-folded); "
-                        "T(E) and the current are per transverse cell")
+                   help="Γ-centred transverse k-point mesh, 1 along the axis (a dataset file, or a structure with --model; "
+                        "default: Γ-folded); T(E) and the current are per transverse cell")
     p.add_argument("--bond-currents", type=int, default=None, metavar="POINTS",
                    help="also write the bond currents (A per atom pair) integrated on POINTS uniform energies over the "
                         "open bias window, and their plot (needs --bias; Γ only)")

@@ -129,3 +129,33 @@ def test_results_are_written_with_the_structure_or_refused(toy, tmp_path):
     with pytest.raises(OutputError, match="result 'odd' \\(dict\\) has no place"):
         write_results(tmp_path / "odd.extxyz", wire)
     del toy.results["odd"]
+
+
+def test_cli_transport_with_a_model_and_kpoints_equals_the_transverse_supercell(toy, tmp_path):
+    """n_y·n_z · T per cell averaged over the mesh = T at Γ of the (1, n_y, n_z) supercell, both predicted."""
+    device = cell_device(12.72)  # 4.24 Å cross-section: the toy's 4.5 Å blocks couple transverse images
+    write(tmp_path / "device.extxyz", device, format="extxyz")
+    write(tmp_path / "supercell.extxyz", device.repeat((1, 2, 1)), format="extxyz")
+    save_model(tmp_path / "toy.pt", *unit_overlap_models())
+    command = [sys.executable, "-m", "hamtrans.cli", "transport", "--model", str(tmp_path / "toy.pt"),
+               "--points", "6", "--emin", "-1.0", "--emax", "1.0", "--fermi", "0.0"]
+    for name, extra in (("cell", ["--kpoints", "1", "2", "1"]), ("supercell", [])):
+        run = subprocess.run(command + [str(tmp_path / f"{'device' if name == 'cell' else name}.extxyz"), *extra,
+                                        "--out", str(tmp_path / name)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    cell, supercell = (np.loadtxt(tmp_path / name / "transmission.dat") for name in ("cell", "supercell"))
+    assert cell.shape == (6, 5)  # E, E − E_F, T and T at each of the two k-points
+    assert np.abs(cell[:, 3] - cell[:, 4]).max() > 1e-3  # the transverse phases act
+    np.testing.assert_allclose(2 * cell[:, 2], supercell[:, 2], rtol=1e-7, atol=1e-9)
+    written = json.loads((tmp_path / "cell" / "current.json").read_text())
+    assert written["leads"] == "periodic" and written["kpoint_mesh"] == [1, 2, 1]
+    # the one-point mesh is the Γ route (structure_current): the same lead-band E_F and current
+    runs = {}
+    for name, extra in (("gamma_mesh", ["--kpoints", "1", "1", "1"]), ("gamma", [])):
+        run = subprocess.run([sys.executable, "-m", "hamtrans.cli", "transport", "--model", str(tmp_path / "toy.pt"),
+                              str(tmp_path / "device.extxyz"), "--points", "3", "--bias", "0.2", "--tolerance", "0.05",
+                              "--resolution", "0.1", *extra, "--out", str(tmp_path / name)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        runs[name] = json.loads((tmp_path / name / "current.json").read_text())
+    assert runs["gamma_mesh"]["fermi_level_eV"] == pytest.approx(runs["gamma"]["fermi_level_eV"], abs=1e-9)
+    assert runs["gamma_mesh"]["current_A"] == pytest.approx(runs["gamma"]["current_A"], rel=1e-6)
