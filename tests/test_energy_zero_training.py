@@ -122,3 +122,32 @@ def test_onsite_weight_scales_the_onsite_block_entries_of_the_loss(shifted_data)
     assert losses[7.0] == pytest.approx(7.0 * onsite + edges, rel=1e-12)
     with pytest.raises(ConfigError, match="onsite_weight must be > 0"):
         parse_config(raw_config(shifted_data, Path("unused"), onsite_weight=0.0))
+
+
+@pytest.mark.parametrize("loss", ["mae", "mse"])
+def test_edge_magnitude_scale_weights_each_edge_entry_by_its_reference_size(shifted_data, loss):
+    # the unshifted teacher is off by 0.4·S on the shifted structure, so every entry has an error
+    def loss_of(scale):
+        config = parse_config(raw_config(shifted_data, Path("unused"), loss=loss, edge_magnitude_scale=scale,
+                                         fit_energy_zero=False, train_overlap=False))
+        train, validation, _, _ = load_samples(config, config.model.orbital_basis())
+        sample = next(s for s in train + validation if s.structure == 1)
+        network = _Pair(teacher_models()[0], None, n_energy_zeros=0)
+        task = HamiltonianTask(config)
+        with torch.no_grad():
+            h_err = _errors(network(sample.inputs, None, sample.structure), sample)[0]
+            value = task.loss(network, sample).item()
+        assert task.validation_sums(network, sample)[4].item() == pytest.approx(value, rel=1e-12)
+        return value, h_err, sample
+
+    plain, h_err, sample = loss_of(None)
+    weighted, _, _ = loss_of(0.005)
+    terms = h_err**2 if loss == "mse" else h_err.abs()
+    n_onsite = sample.h_onsite.numel()
+    onsite, edges = terms[:n_onsite].sum().item(), terms[n_onsite:]
+    assert plain == pytest.approx(onsite + edges.sum().item(), rel=1e-12)
+    expected = onsite + ((1.0 + sample.h_edges.abs() / 0.005) * edges).sum().item()
+    assert weighted == pytest.approx(expected, rel=1e-12)
+    assert weighted - onsite > 1.5 * edges.sum().item()  # the edge weights are not all close to one
+    with pytest.raises(ConfigError, match="edge_magnitude_scale must be null or > 0"):
+        parse_config(raw_config(shifted_data, Path("unused"), edge_magnitude_scale=0.0))

@@ -41,6 +41,9 @@
                                 # onsite levels set band and defect energies but are few among the entries
                                 # (val_loss uses it too; the energy zero of a validation structure stays
                                 # the unweighted least-squares one)
+      edge_magnitude_scale: null  # eV; weight every edge-block entry of H by 1 + |H_ref| / scale, so
+                                # the few large hoppings that set band edges are not outvoted by the
+                                # many small entries near block_cutoff (null: all weigh 1)
       initial_model: null       # start from this trained model's weights (same hyper-parameters; a
                                 # charge head it lacks starts at zero charges)
       checkpoint_every: 50      # optimiser steps between checkpoints
@@ -127,6 +130,7 @@ class TrainingSection:
     train_overlap: bool = True
     overlap_weight: float = 10.0
     onsite_weight: float = 1.0
+    edge_magnitude_scale: float | None = None
     initial_model: str | None = None
     checkpoint_every: int = 50
     max_steps: int | None = None
@@ -199,7 +203,7 @@ RULES: dict[type, dict[str, Rule]] = {
                       "lr_factor": (lambda v: is_finite_number(v) and 0 < v < 1, "in (0, 1)"),
                       "lr_patience": NON_NEGATIVE_INTEGER, "min_learning_rate": NON_NEGATIVE, "ema_decay": FRACTION,
                       "gradient_clip": POSITIVE, "train_overlap": FLAG, "overlap_weight": NON_NEGATIVE,
-                      "onsite_weight": POSITIVE, "checkpoint_every": COUNT, "max_steps": optional(COUNT),
+                      "onsite_weight": POSITIVE, "edge_magnitude_scale": optional(POSITIVE), "checkpoint_every": COUNT, "max_steps": optional(COUNT),
                       "fit_energy_zero": FLAG, "energy_weight": NON_NEGATIVE, "force_weight": NON_NEGATIVE,
                       "stress_weight": NON_NEGATIVE},
     FinetuneSection: {"replay_fraction": NON_NEGATIVE, "ewc_weight": NON_NEGATIVE, "fisher_structures": COUNT},

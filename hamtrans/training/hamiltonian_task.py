@@ -346,10 +346,31 @@ def _initial_energy_zeros(start, records) -> np.ndarray:
     return np.asarray(zeros)
 
 
-def _hamiltonian_loss(h_err: torch.Tensor, n_onsite: int, training: TrainingSection) -> torch.Tensor:
-    """Loss of the H entries: onsite-block entries (the first ``n_onsite``) weighted by ``onsite_weight``."""
+def edge_entry_weights(h_edges: torch.Tensor, scale: float | None) -> torch.Tensor | None:
+    """Loss weight of every edge-block entry of H: ``1 + |H_ref| / scale``, or ``None`` without a scale.
+
+    Parameters
+    ----------
+    h_edges
+        Reference edge-block entries (eV), ``(n_edge_entries,)``.
+    scale
+        ``training.edge_magnitude_scale`` (eV): an entry of this size counts twice.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``(n_edge_entries,)`` weights ≥ 1.
+    """
+    return None if scale is None else 1.0 + h_edges.abs() / scale
+
+
+def _hamiltonian_loss(h_err: torch.Tensor, sample: Sample, training: TrainingSection) -> torch.Tensor:
+    """Loss of the H entries: onsite-block entries weighted by ``onsite_weight``, edge entries by
+    :func:`edge_entry_weights`."""
+    n_onsite = sample.h_onsite.numel()
     return (training.onsite_weight * loss_terms(h_err[:n_onsite], training.loss)
-            + loss_terms(h_err[n_onsite:], training.loss))
+            + loss_terms(h_err[n_onsite:], training.loss,
+                         edge_entry_weights(sample.h_edges, training.edge_magnitude_scale)))
 
 
 class HamiltonianTask:
@@ -386,7 +407,7 @@ class HamiltonianTask:
     def loss(self, network: torch.nn.Module, sample: Sample) -> torch.Tensor:
         tc = self.config.training
         h_err, s_err = _errors(network(sample.inputs, sample.charge_inputs, sample.structure), sample)
-        loss = _hamiltonian_loss(h_err, sample.h_onsite.numel(), tc)
+        loss = _hamiltonian_loss(h_err, sample, tc)
         if s_err is not None:
             loss = loss + tc.overlap_weight * loss_terms(s_err, tc.loss)
         return loss
@@ -402,7 +423,7 @@ class HamiltonianTask:
             if tc.fit_energy_zero and sample.structure < 0:
                 h_err = _aligned(h_err, sample)
         node, edge = h_err[:sample.h_onsite.numel()], h_err[sample.h_onsite.numel():]
-        loss = _hamiltonian_loss(h_err, node.numel(), tc).item()
+        loss = _hamiltonian_loss(h_err, sample, tc).item()
         s_sum = s_count = 0.0
         if s_err is not None:
             s_sum, s_count = s_err.abs().sum().item(), s_err.numel()

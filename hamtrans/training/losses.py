@@ -7,8 +7,8 @@ import torch
 __all__ = ["loss_terms"]
 
 
-def loss_terms(errors: torch.Tensor, kind: str) -> torch.Tensor:
-    """Sum of squared (``"mse"``) or absolute (``"mae"``) errors.
+def loss_terms(errors: torch.Tensor, kind: str, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Sum of squared (``"mse"``) or absolute (``"mae"``) errors, each times its weight.
 
     Parameters
     ----------
@@ -16,10 +16,13 @@ def loss_terms(errors: torch.Tensor, kind: str) -> torch.Tensor:
         Prediction − reference, any shape (eV, eV/Å, eV/Å³ or overlap units).
     kind
         ``"mse"`` or ``"mae"`` (``training.loss``).
+    weights
+        Weight of every entry, the shape of ``errors``; ``None`` weighs all by 1.
 
     Returns
     -------
     torch.Tensor
         Scalar sum; the trainer normalises by the batch's entry count.
     """
-    return (errors**2).sum() if kind == "mse" else errors.abs().sum()
+    terms = errors**2 if kind == "mse" else errors.abs()
+    return terms.sum() if weights is None else (weights * terms).sum()
