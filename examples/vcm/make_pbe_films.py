@@ -44,6 +44,8 @@ FILMS = {"film_pristine_1": ("none", 1, 10.0, 3.0), "film_formed_1": ("filament"
          # a 20 Å melt-quenched oxide (48 O) with an 8 Å gap in the broken filament
          "film_mq20_pristine_1": ("none", 1, 20.0, 8.0), "film_mq20_formed_1": ("filament", 1, 20.0, 8.0),
          "film_mq20_broken_1": ("broken", 1, 20.0, 8.0),
+         # a second vacancy-free 20 Å oxide (quench seed 3): training data for the clean oxide's Hf
+         "film_mq20_pristine_3": ("none", 3, 20.0, 8.0),
          # a 30 Å melt-quenched oxide with a 20 Å gap next to the left electrode
          "film_mq30_formed_1": ("filament", 1, 30.0, 20.0), "film_mq30_broken_1": ("broken", 1, 30.0, 20.0),
          "film_mq30_formed_2": ("filament", 2, 30.0, 20.0), "film_mq30_broken_2": ("broken", 2, 30.0, 20.0)}

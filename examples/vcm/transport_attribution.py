@@ -12,6 +12,7 @@ Needs the film's dataset (``make_pbe_films.py``); ~25 s per variant on one core 
 20 Å film.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python examples/vcm/transport_attribution.py film_mq20_broken_1
+(``--variants model``: the reference and the whole model only, a quick screen of a model.)
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(HERE / "data_pbe_films"))
     parser.add_argument("--model", default="vcm-pbe-szv")
     parser.add_argument("--kpoints", type=int, nargs=3, default=(1, 2, 4))
+    parser.add_argument("--variants", choices=("all", "model"), default="all",
+                        help="'model': only the reference and the whole model (a quick screen of a model)")
     args = parser.parse_args()
     with Dataset(Path(args.data) / f"{args.film}.h5") as dataset:
         record = dataset[0]
@@ -90,16 +93,18 @@ def main() -> None:
         print(f"  {label:6s} {chosen.sum():6d} entries  {1e3 * np.abs(edge_error[chosen]).mean():6.2f}"
               f"  {1e3 * np.abs(h_ref.edges[chosen]).mean():6.1f}")
 
-    variants = {"reference": (h_ref.onsite, h_ref.edges), "model (aligned)": (onsite, edges),
-                "model onsite, reference edges": (onsite, h_ref.edges),
-                "reference onsite, model edges": (h_ref.onsite, edges)}
-    for limit in (3.0, 4.0, 5.0):
-        variants[f"model onsite, model edges ≤ {limit:.0f} Å"] = (onsite, np.where(length <= limit, edges, h_ref.edges))
-    variants["model, reference edges touching the oxide"] = (onsite, np.where(touches_oxide, h_ref.edges, edges))
-    for key, label in names.items():
-        if 72 in (key // 1000, key % 1000) or key == 8008:
-            use = (length <= 3.0) | (band & (pair == key))
-            variants[f"model ≤ 3 Å, + model 3-4 Å {label}"] = (onsite, np.where(use, edges, h_ref.edges))
+    variants = {"reference": (h_ref.onsite, h_ref.edges), "model (aligned)": (onsite, edges)}
+    if args.variants == "all":
+        variants.update({"model onsite, reference edges": (onsite, h_ref.edges),
+                         "reference onsite, model edges": (h_ref.onsite, edges)})
+        for limit in (3.0, 4.0, 5.0):
+            variants[f"model onsite, model edges ≤ {limit:.0f} Å"] = (onsite, np.where(length <= limit, edges,
+                                                                                       h_ref.edges))
+        variants["model, reference edges touching the oxide"] = (onsite, np.where(touches_oxide, h_ref.edges, edges))
+        for key, label in names.items():
+            if 72 in (key // 1000, key % 1000) or key == 8008:
+                use = (length <= 3.0) | (band & (pair == key))
+                variants[f"model ≤ 3 Å, + model 3-4 Å {label}"] = (onsite, np.where(use, edges, h_ref.edges))
     print(f"{'variant':44s} {'E_F (eV)':>8s} {'T(E_F)':>9s} {'T(+0.1)':>9s}")
     for label, (variant_onsite, variant_edges) in variants.items():
         fermi, t = transmission_near_fermi(h_ref.copy_with(variant_onsite, variant_edges), s_ref, atoms,
