@@ -168,10 +168,8 @@ class AxisFrame:
     def region_of(self, core: np.ndarray, halo: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The atom images of the atoms ``core`` (``(N,)`` bool, not empty) plus every image within
         ``halo`` Å of them along the axis; returns ``(atom, image, is_core)`` as :meth:`region` does."""
-        coordinate, atom, image = self.images(halo)
         lower, upper = self.coordinate[core].min(), self.coordinate[core].max()
-        keep = (coordinate >= lower - halo) & (coordinate <= upper + halo)
-        atom, image = atom[keep], image[keep]
+        atom, image, _ = self.region(lower, np.nextafter(upper, np.inf), halo)  # the last core atom included
         return atom, image, (image == 0) & core[atom]
 
     def region_atoms(self, atoms: Atoms, atom: np.ndarray, image: np.ndarray) -> Atoms:
