@@ -101,21 +101,26 @@ def test_energy_zeros_start_from_the_initial_models_least_squares_values(shifted
     assert expected[1] - expected[0] == pytest.approx(SHIFT, abs=0.1)  # one model, two energy zeros
 
 
+def unshifted_teacher_loss(data: Path, **training) -> tuple[float, torch.Tensor, object]:
+    """Training loss, H errors and sample of the shifted structure under the unshifted teacher (no energy
+    zeros: every entry is off by SHIFT · S); checks that validation reports the same loss."""
+    config = parse_config(raw_config(data, Path("unused"), fit_energy_zero=False, train_overlap=False, **training))
+    train, validation, _, _ = load_samples(config, config.model.orbital_basis())
+    sample = next(s for s in train + validation if s.structure == 1)
+    network = _Pair(teacher_models()[0], None, n_energy_zeros=0)
+    task = HamiltonianTask(config)
+    with torch.no_grad():
+        value = task.loss(network, sample).item()
+        h_err = _errors(network(sample.inputs, None, sample.structure), sample)[0]
+    assert task.validation_sums(network, sample)[4].item() == pytest.approx(value, rel=1e-12)
+    return value, h_err, sample
+
+
 def test_onsite_weight_scales_the_onsite_block_entries_of_the_loss(shifted_data):
     # without energy zeros the teacher is off by exactly 0.4·S on the shifted structure: onsite and edges
     losses = {}
     for weight in (1.0, 7.0):
-        config = parse_config(raw_config(shifted_data, Path("unused"), loss="mae", onsite_weight=weight,
-                                         fit_energy_zero=False, train_overlap=False))
-        train, validation, _, _ = load_samples(config, config.model.orbital_basis())
-        sample = next(s for s in train + validation if s.structure == 1)
-        network = _Pair(teacher_models()[0], None, n_energy_zeros=0)
-        task = HamiltonianTask(config)
-        with torch.no_grad():
-            losses[weight] = task.loss(network, sample).item()
-            h_err = _errors(network(sample.inputs, None, sample.structure), sample)[0]
-        validation_loss = task.validation_sums(network, sample)[4].item()
-        assert validation_loss == pytest.approx(losses[weight], rel=1e-12)
+        losses[weight], h_err, sample = unshifted_teacher_loss(shifted_data, loss="mae", onsite_weight=weight)
     onsite, edges = h_err[:sample.h_onsite.numel()].abs().sum().item(), h_err[sample.h_onsite.numel():].abs().sum().item()
     assert onsite > 1.0 and edges > 1.0
     assert losses[1.0] == pytest.approx(onsite + edges, rel=1e-12)
@@ -127,21 +132,8 @@ def test_onsite_weight_scales_the_onsite_block_entries_of_the_loss(shifted_data)
 @pytest.mark.parametrize("loss", ["mae", "mse"])
 def test_edge_magnitude_scale_weights_each_edge_entry_by_its_reference_size(shifted_data, loss):
     # the unshifted teacher is off by 0.4·S on the shifted structure, so every entry has an error
-    def loss_of(scale):
-        config = parse_config(raw_config(shifted_data, Path("unused"), loss=loss, edge_magnitude_scale=scale,
-                                         fit_energy_zero=False, train_overlap=False))
-        train, validation, _, _ = load_samples(config, config.model.orbital_basis())
-        sample = next(s for s in train + validation if s.structure == 1)
-        network = _Pair(teacher_models()[0], None, n_energy_zeros=0)
-        task = HamiltonianTask(config)
-        with torch.no_grad():
-            h_err = _errors(network(sample.inputs, None, sample.structure), sample)[0]
-            value = task.loss(network, sample).item()
-        assert task.validation_sums(network, sample)[4].item() == pytest.approx(value, rel=1e-12)
-        return value, h_err, sample
-
-    plain, h_err, sample = loss_of(None)
-    weighted, _, _ = loss_of(0.005)
+    plain, h_err, sample = unshifted_teacher_loss(shifted_data, loss=loss, edge_magnitude_scale=None)
+    weighted, _, _ = unshifted_teacher_loss(shifted_data, loss=loss, edge_magnitude_scale=0.005)
     terms = h_err**2 if loss == "mse" else h_err.abs()
     n_onsite = sample.h_onsite.numel()
     onsite, edges = terms[:n_onsite].sum().item(), terms[n_onsite:]
